@@ -1,0 +1,1 @@
+"""Raw rows from local files or the Hugging Face Hub, with the file hash recorded."""

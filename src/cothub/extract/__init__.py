@@ -1,0 +1,1 @@
+"""Answer extraction: pure functions from completion text to :class:`cothub.types.Answer`."""

@@ -1,0 +1,1 @@
+"""Equivalence checks (is this answer the gold?) and metrics (accuracy, intervals, tables)."""
