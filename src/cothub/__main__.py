@@ -1,0 +1,5 @@
+"""``python -m cothub`` is the ``cothub`` command."""
+
+from cothub.cli import main
+
+main()

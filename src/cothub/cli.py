@@ -1,0 +1,225 @@
+"""Command line: argument parsing and pretty errors only.
+
+Heavy modules (the openai SDK, datasets, rich tables) are imported inside commands, so that
+``cothub --help`` answers instantly.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+try:  # typer >= 0.22 vendors click; older releases use the click package itself
+    from typer._click import exceptions as click_exc
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exc  # type: ignore[no-redef]
+
+from cothub.errors import CothubError
+
+app = typer.Typer(
+    name="cothub",
+    help="Evaluate LLM reasoning (GSM8K, ...) faithfully, fast, and crash-safe.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class Api(str, Enum):
+    chat = "chat"
+    completions = "completions"
+
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        help="SQLite store (default: $COTHUB_STORE, else cothub.db in the user data directory).",
+    ),
+]
+
+
+@app.command()
+def run(
+    tasks: Annotated[list[str], typer.Argument(help="Tasks, e.g. gsm8k (see `cothub tasks`).")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="PROVIDER/MODEL, e.g. openai/gpt-4o-mini.")
+    ],
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL, else OpenAI)."),
+    ] = None,
+    api: Annotated[Api, typer.Option(help="chat messages or text completions.")] = Api.chat,
+    fmt: Annotated[
+        str | None, typer.Option("--format", "-f", help="Prompt format (task default if unset).")
+    ] = None,
+    prompt_file: Annotated[
+        str | None, typer.Option(help="Exemplar file or named set (original, complex).")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Seeded, stable subset of N items (per sub-task).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for --limit, exemplar draws, sampling.")] = 0,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=4096, help="Requests kept in flight.")
+    ] = 32,
+    max_tokens: Annotated[
+        int | None, typer.Option(min=1, help="Token limit per completion (task default if unset).")
+    ] = None,
+    temperature: Annotated[float, typer.Option(min=0.0, max=2.0, help="0 = greedy.")] = 0.0,
+    top_p: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per request attempt.")] = 120.0,
+    max_retries: Annotated[int, typer.Option(min=0, help="Retries per request.")] = 6,
+    backoff: Annotated[
+        float, typer.Option(min=0.0, help="First retry delay in seconds (doubles, jittered).")
+    ] = 1.0,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Local data folder (default $COTHUB_DATA_DIR, else the Hub)."),
+    ] = None,
+    store: StoreOpt = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write machine-readable results here.")
+    ] = None,
+) -> None:
+    """Evaluate a model on tasks; every sample is stored, cached and resumable."""
+    from cothub.api import evaluate
+    from cothub.runner import RetryPolicy, RunConfig
+    from cothub.tasks import PromptOptions
+
+    config = RunConfig(
+        tasks=tuple(tasks),
+        format=fmt,
+        options=PromptOptions(style=api.value, prompt_file=prompt_file, seed=seed),
+        limit=limit,
+        seed=seed,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        concurrency=concurrency,
+        timeout_s=timeout,
+        retry=RetryPolicy(max_retries=max_retries, base_s=backoff),
+    )
+    result = evaluate(
+        config,
+        model=model,
+        base_url=base_url,
+        data_dir=data_dir,
+        store_path=store,
+        json_path=json_path,
+        show_progress=sys.stderr.isatty(),
+    )
+    from rich.console import Console
+
+    from cothub.report.tables import summary_table, usage_line
+
+    out = result.as_json()
+    console = Console()
+    console.print(summary_table(f"run {result.run_id} · {result.model}", out["tasks"]))  # type: ignore[arg-type]
+    console.print(usage_line(result.usage.as_json(), result.wall_s))
+
+
+@app.command()
+def runs(store: StoreOpt = None) -> None:
+    """List stored runs."""
+    import datetime
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from cothub.report.tables import pct
+    from cothub.store import open_store
+
+    table = Table()
+    for col in ("run", "created", "model", "tasks", "status", "headline %"):
+        table.add_column(col)
+    for r in open_store(store).runs():
+        summary = r.summary or {}
+        heads = [f"{t} {pct(summary[t]['accuracy'])}" for t in r.tasks if t in summary]
+        when = datetime.datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M")
+        table.add_row(r.run_id, when, r.model, ",".join(r.tasks), r.status, " ".join(heads))
+    Console().print(table)
+
+
+@app.command()
+def show(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    wrong: Annotated[bool, typer.Option("--wrong", help="List wrong samples.")] = False,
+    unparsed: Annotated[
+        bool, typer.Option("--unparsed", help="List samples with no answer.")
+    ] = False,
+    disagreements: Annotated[
+        bool, typer.Option("--disagreements", help="List samples where checks disagree.")
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, help="Samples to list at most.")] = 20,
+    store: StoreOpt = None,
+) -> None:
+    """Print a run's summary and, on request, the samples behind its numbers."""
+    from rich.console import Console
+
+    from cothub.report.tables import summary_table
+    from cothub.store import open_store
+
+    db = open_store(store)
+    r = db.run(run_id)
+    console = Console()
+    console.print(summary_table(f"run {r.run_id} · {r.model} · {r.status}", r.summary or {}))
+    wheres = []
+    if wrong:
+        wheres.append("correct = 0")
+    if unparsed:
+        wheres.append("answer IS NULL")
+    if disagreements:
+        wheres.append("disagreement = 1")
+    if not wheres:
+        return
+    for s in db.samples(r.run_id, " OR ".join(wheres), limit):
+        console.rule(f"{s['task']} {s['item_id']}")
+        console.print("[bold]question[/bold]", s["question"], markup=True, highlight=False)
+        console.print("[bold]completion[/bold]", s["completion"], markup=True, highlight=False)
+        console.print(
+            f"[bold]answer[/bold] {s['answer']!r} ({s['method']}) · [bold]gold[/bold] "
+            f"{s['gold']!r} · {'correct' if s['correct'] else 'wrong'} · {s['finish_reason']}",
+            highlight=False,
+        )
+
+
+@app.command("tasks")
+def list_tasks() -> None:
+    """List tasks, their formats and sub-tasks."""
+    from cothub.tasks import TASKS
+
+    for t in TASKS.values():
+        formats = ", ".join(f + (" (default)" if f == t.default_format else "") for f in t.formats)
+        line = f"{t.name:8} formats: {formats}"
+        if t.subsets:
+            line += f"; {len(t.subsets)} sub-tasks ({t.name}/{t.subsets[0]}, ...)"
+        typer.echo(line)
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"cothub: error: {message}", err=True)
+    raise SystemExit(2)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: every user error becomes one line on stderr and exit code 2."""
+    command = typer.main.get_command(app)
+    try:
+        return command.main(args=argv, prog_name="cothub", standalone_mode=False)
+    except typer.Exit as e:
+        raise SystemExit(e.exit_code) from None
+    except click_exc.UsageError as e:
+        hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx else ""
+        _fail(e.format_message().replace("\n", " ") + hint)
+    except typer.Abort:
+        _fail("interrupted; finished samples are saved, re-run the same command to resume")
+    except CothubError as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        _fail("interrupted; finished samples are saved, re-run the same command to resume")

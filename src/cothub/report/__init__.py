@@ -1,0 +1,1 @@
+"""Human-facing output: progress bar, summary tables, sample listings."""

@@ -1,0 +1,383 @@
+"""Orchestration only: plan the run, serve what the cache holds, keep N requests in flight.
+
+Every completion is graded and committed the moment it arrives, so a crash loses at most the
+requests in flight, and the same command resumes with exactly the missing ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from cothub import __version__
+from cothub.data.source import DataSource, seeded_subset
+from cothub.errors import BackendError, CothubError
+from cothub.models import Backend, Retryable
+from cothub.scoring.metrics import summarize
+from cothub.store import Store
+from cothub.tasks import Prompter, PromptOptions, Task, resolve_task
+from cothub.types import (
+    ApiStyle,
+    Completion,
+    GenerateConfig,
+    Prompt,
+    Sample,
+    SampleRecord,
+    TaskSummary,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter; a server's Retry-After wins when it gives one."""
+
+    max_retries: int = 6
+    base_s: float = 1.0
+    cap_s: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.cap_s)
+        return random.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """Everything a ``cothub run`` was asked for, after the CLI validated it."""
+
+    tasks: tuple[str, ...]
+    format: str | None
+    options: PromptOptions
+    limit: int | None
+    seed: int
+    max_tokens: int | None
+    temperature: float
+    top_p: float | None = None
+    concurrency: int = 32
+    timeout_s: float = 120.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPlan:
+    """One benchmark of the run: its samples, how they are prompted, and the settings used."""
+
+    task: Task
+    fmt: str
+    samples: list[Sample]
+    prompter: Prompter
+    config: GenerateConfig
+    provenance: dict[str, str]
+    subsets: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Usage:
+    """Run cost: requests sent now, answers served from the cache, tokens of all samples."""
+
+    requests: int = 0
+    cached: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        return {
+            "requests": self.requests,
+            "cached": self.cached,
+            "retries": self.retries,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    run_id: str
+    model: str
+    summaries: dict[str, TaskSummary]
+    formats: dict[str, str]
+    usage: Usage
+    wall_s: float
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "run_id": self.run_id,
+            "model": self.model,
+            "tasks": {k: v.as_json() for k, v in self.summaries.items()},
+            "formats": self.formats,
+            "usage": self.usage.as_json(),
+            "wall_s": round(self.wall_s, 3),
+        }
+
+
+class Progress(Protocol):
+    """Live feedback; the CLI shows a bar on a terminal and nothing otherwise."""
+
+    def start(self, total: int, done: int, correct: int) -> None: ...
+
+    def advance(self, n: int, correct: int) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class NoProgress:
+    def start(self, total: int, done: int, correct: int) -> None:
+        pass
+
+    def advance(self, n: int, correct: int) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+def plan(config: RunConfig, data: DataSource, style: ApiStyle) -> list[TaskPlan]:
+    """Resolve task names, load and select samples, and build prompt renderers."""
+    chosen: dict[str, tuple[Task, list[str]]] = {}
+    for name in config.tasks:
+        task, subset = resolve_task(name)
+        entry = chosen.setdefault(task.name, (task, []))
+        if subset and subset not in entry[1]:
+            entry[1].append(subset)
+        elif not subset:
+            entry[1].clear()
+            chosen[task.name] = (task, [])
+    plans = []
+    for task, subsets in chosen.values():
+        fmt = config.format or task.default_format
+        if fmt not in task.formats:
+            raise CothubError(
+                f"{task.name} has no format {fmt!r}; choose one of {', '.join(task.formats)}"
+            )
+        loaded = task.load(data, subsets)
+        samples = _select(loaded.samples, config.limit, config.seed)
+        gen = GenerateConfig(
+            max_tokens=config.max_tokens or task.max_tokens(fmt),
+            temperature=config.temperature,
+            top_p=config.top_p,
+            seed=config.seed if config.temperature > 0 else None,
+            timeout_s=config.timeout_s,
+        )
+        prompter = task.prompter(data, fmt, config.options)
+        plans.append(TaskPlan(task, fmt, samples, prompter, gen, loaded.provenance, tuple(subsets)))
+    return plans
+
+
+def _select(samples: list[Sample], limit: int | None, seed: int) -> list[Sample]:
+    """``--limit`` per subset, so a limited BBH run still covers every sub-task."""
+    if limit is None:
+        return samples
+    groups: dict[str, list[Sample]] = {}
+    for s in samples:
+        groups.setdefault(s.subset, []).append(s)
+    keep = {
+        s.id
+        for group in groups.values()
+        for s in seeded_subset(group, [g.id for g in group], limit, seed)
+    }
+    return [s for s in samples if s.id in keep]
+
+
+def manifest(plans: Sequence[TaskPlan], backend: Backend, config: RunConfig) -> dict[str, object]:
+    """Everything that can move the numbers. Its hash (minus timestamps) is the run id."""
+    return {
+        "model": backend.identity,
+        "tasks": {
+            p.task.name: {
+                "version": p.task.version,
+                "citation": p.task.citation,
+                "format": p.fmt,
+                "subsets": list(p.subsets),
+                "items": len(p.samples),
+                "exemplars": {
+                    "source": p.prompter.exemplar_source,
+                    "sha256": p.prompter.exemplar_hash,
+                },
+                "data": p.provenance,
+                "generation": p.config.as_json(),
+            }
+            for p in plans
+        },
+        "selection": {"limit": config.limit, "seed": config.seed},
+        "prompt_style": config.options.style,
+        "grader": "cothub/" + __version__,
+    }
+
+
+def run_id_of(man: dict[str, object]) -> str:
+    core = {k: v for k, v in man.items() if k != "grader"}
+    return hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def cache_key(backend: Backend, prompt: Prompt, config: GenerateConfig) -> str:
+    """Everything that determines a response: model and endpoint, prompt, generation settings."""
+    body = {"model": backend.identity, "prompt": prompt.as_json(), "gen": config.as_json()}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(slots=True)
+class _Item:
+    plan: TaskPlan
+    sample: Sample
+    prompt: Prompt
+    key: str
+
+
+class Runner:
+    """Runs planned tasks against one backend, writing to one store."""
+
+    def __init__(
+        self, backend: Backend, store: Store, config: RunConfig, progress: Progress | None = None
+    ) -> None:
+        self.backend = backend
+        self.store = store
+        self.config = config
+        self.progress = progress or NoProgress()
+        self.usage = Usage()
+        self._records: list[SampleRecord] = []
+        self._any_success = False
+        self._failure: BaseException | None = None
+        self._model = str(backend.identity["model"])
+
+    async def run(self, plans: Sequence[TaskPlan]) -> RunResult:
+        started = time.perf_counter()
+        man = manifest(plans, self.backend, self.config)
+        run_id = run_id_of(man)
+        model = (
+            str(self.backend.identity.get("provider")) + "/" + str(self.backend.identity["model"])
+        )
+        self.store.begin_run(
+            run_id, model, [p.task.name for p in plans], {**man, "started_at": time.time()}
+        )
+        items = [
+            _Item(p, s, prompt, cache_key(self.backend, prompt, p.config))
+            for p in plans
+            for s, prompt in ((s, p.prompter.render(s)) for s in p.samples)
+        ]
+        status = "failed"
+        try:
+            await self._execute(run_id, items)
+            status = "complete"
+        except asyncio.CancelledError:
+            status = "interrupted"
+            raise
+        finally:
+            summaries = self._summaries(plans)
+            self.store.finish_run(
+                run_id, status, {k: v.as_json() for k, v in summaries.items()} or None
+            )
+            self.progress.stop()
+        for r in self._records:
+            self.usage.prompt_tokens += r.completion.prompt_tokens
+            self.usage.completion_tokens += r.completion.completion_tokens
+            self.usage.reasoning_tokens += r.completion.reasoning_tokens
+        return RunResult(
+            run_id,
+            model,
+            summaries,
+            {p.task.name: p.fmt for p in plans},
+            self.usage,
+            time.perf_counter() - started,
+        )
+
+    def _summaries(self, plans: Sequence[TaskPlan]) -> dict[str, TaskSummary]:
+        out: dict[str, TaskSummary] = {}
+        for p in plans:
+            recs = [r for r in self._records if r.task == p.task.name]
+            if recs:
+                out.update(summarize(p.task.name, recs, p.task.aggregate))
+        return out
+
+    async def _execute(self, run_id: str, items: list[_Item]) -> None:
+        hits = self.store.cached(list({it.key for it in items}))
+        pending: dict[str, list[_Item]] = {}
+        served: list[SampleRecord] = []
+        for it in items:
+            if it.key in hits:
+                served.append(self._grade(it, hits[it.key][0], cached=True))
+            else:
+                pending.setdefault(it.key, []).append(it)
+        self.usage.cached = len(served)
+        self.store.record(run_id, served)
+        self._records.extend(served)
+        self.progress.start(len(items), len(served), sum(r.grade.correct for r in served))
+        queue = deque(pending.values())
+        workers = [
+            asyncio.create_task(self._worker(run_id, queue))
+            for _ in range(min(self.config.concurrency, len(queue)))
+        ]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for w in workers:
+                w.cancel()
+        if self._failure is not None:
+            raise self._failure
+
+    async def _worker(self, run_id: str, queue: deque[list[_Item]]) -> None:
+        # A worker takes the next request the moment its last one finished: N stay in flight.
+        while queue and self._failure is None:
+            group = queue.popleft()
+            first = group[0]
+            try:
+                completions = await self._call(first.prompt, first.plan.config)
+            except BackendError as e:
+                self._failure = self._failure or e
+                return
+            recs = [self._grade(it, completions[0]) for it in group]
+            self.store.record(
+                run_id, recs, {first.key: completions}, model=str(self.backend.identity["model"])
+            )
+            self._records.extend(recs)
+            self.progress.advance(len(recs), sum(r.grade.correct for r in recs))
+
+    async def _call(self, prompt: Prompt, config: GenerateConfig) -> list[Completion]:
+        policy = self.config.retry
+        attempt = 0
+        while True:
+            try:
+                out = await self.backend.generate(prompt, config)
+                self.usage.requests += 1
+                self._any_success = True
+                return out
+            except Retryable as e:
+                attempt += 1
+                fatal = attempt > policy.max_retries
+                # A server that never answered at all is down, not flaky: say so quickly.
+                unreachable = not self._any_success and e.reason.startswith("connection")
+                if fatal or (unreachable and attempt >= 2):
+                    where = self.backend.identity.get("base_url", "")
+                    what = "cannot reach" if unreachable else "gave up on"
+                    raise BackendError(
+                        f"{what} the model server {where} after {attempt} attempts ({e.reason}); "
+                        "finished samples are saved, re-run the same command to resume"
+                        + (
+                            "; check that the server is running and --base-url"
+                            if unreachable
+                            else ""
+                        )
+                    ) from e
+                self.usage.retries += 1
+                await asyncio.sleep(policy.delay(attempt - 1, e.retry_after))
+
+    def _grade(self, it: _Item, completion: Completion, cached: bool = False) -> SampleRecord:
+        grade = it.plan.task.grade(it.sample, completion.text)
+        return SampleRecord(
+            task=it.plan.task.name,
+            sample=it.sample,
+            prompt=it.prompt,
+            completion=completion,
+            grade=grade,
+            cache_key=it.key,
+            cached=cached,
+        )

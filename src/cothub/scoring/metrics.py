@@ -1,0 +1,71 @@
+"""Accuracy with confidence intervals, per subset and per benchmark headline."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+
+from cothub.types import SampleRecord, TaskSummary
+
+_Z95 = 1.959963984540054
+
+
+def wilson(correct: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval: well-behaved at 0%, 100% and small n, unlike the normal one."""
+    if n == 0:
+        return (0.0, 0.0)
+    p = correct / n
+    denom = 1 + _Z95**2 / n
+    centre = (p + _Z95**2 / (2 * n)) / denom
+    half = _Z95 * math.sqrt(p * (1 - p) / n + _Z95**2 / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def summarize_items(records: Sequence[SampleRecord]) -> TaskSummary:
+    n = len(records)
+    correct = sum(r.grade.correct for r in records)
+    return TaskSummary(
+        accuracy=correct / n if n else 0.0,
+        n=n,
+        correct=correct,
+        ci95=wilson(correct, n),
+        unparsed=sum(r.grade.answer is None for r in records),
+        truncated=sum(r.completion.finish_reason == "length" for r in records),
+        extra={"disagreements": sum(r.grade.disagreement for r in records)},
+    )
+
+
+def macro(parts: Sequence[TaskSummary], whole: TaskSummary) -> TaskSummary:
+    """Unweighted mean over subsets, CI from the subsets' binomial variances."""
+    k = len(parts)
+    mean = sum(p.accuracy for p in parts) / k
+    var = sum(p.accuracy * (1 - p.accuracy) / p.n for p in parts if p.n) / (k * k)
+    half = _Z95 * math.sqrt(var)
+    return TaskSummary(
+        accuracy=mean,
+        n=whole.n,
+        correct=whole.correct,
+        ci95=(max(0.0, mean - half), min(1.0, mean + half)),
+        unparsed=whole.unparsed,
+        truncated=whole.truncated,
+        aggregate="macro",
+        extra={**whole.extra, "micro_accuracy": whole.accuracy, "subsets": k},
+    )
+
+
+def summarize(task: str, records: Sequence[SampleRecord], aggregate: str) -> dict[str, TaskSummary]:
+    """``{task: headline, "task/subset": ..., ...}`` for one benchmark's records."""
+    by_subset: dict[str, list[SampleRecord]] = defaultdict(list)
+    for r in records:
+        if r.sample.subset:
+            by_subset[r.sample.subset].append(r)
+    out: dict[str, TaskSummary] = {}
+    whole = summarize_items(records)
+    parts = {f"{task}/{s}": summarize_items(rs) for s, rs in sorted(by_subset.items())}
+    if aggregate == "macro" and parts:
+        out[task] = macro(list(parts.values()), whole)
+    else:
+        out[task] = whole
+    out.update(parts)
+    return out

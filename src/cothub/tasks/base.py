@@ -1,0 +1,77 @@
+"""What a benchmark is to the runner: samples, a prompt per sample, and a grader.
+
+A task module implements :class:`Task` in one short file; the runner never looks inside.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cothub.data.source import DataSource
+from cothub.types import ApiStyle, Grade, Prompt, Sample
+
+Aggregate = Literal["micro", "macro"]
+
+
+@dataclass(frozen=True, slots=True)
+class PromptOptions:
+    """User choices that shape prompts, resolved by the CLI."""
+
+    style: ApiStyle
+    """``completions`` (one text prompt, base models) or ``chat`` (messages)."""
+    prompt_file: str | None = None
+    """A path or a named exemplar set of the task (``original``, ``complex``)."""
+    seed: int = 0
+    """Seeds exemplar draws from a train split when no prompt file is available."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prompter:
+    """Renders one sample's prompt; built once per run so exemplar files are read once."""
+
+    render: Callable[[Sample], Prompt]
+    exemplar_source: str
+    """Where the exemplars came from (file path, ``train:seed=0``, or ``none``)."""
+    exemplar_hash: str
+    """sha256 of the exemplar text, recorded in the manifest."""
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """The selected task's samples and the provenance of the files they came from."""
+
+    samples: list[Sample]
+    provenance: dict[str, str] = field(default_factory=dict)
+    """Source (file path or hub id) -> sha256 / revision."""
+
+
+class Task(ABC):
+    """One benchmark. Sub-tasks (BBH tasks, MMLU subjects) are ``subsets`` of it."""
+
+    name: str
+    version: str
+    citation: str
+    formats: tuple[str, ...]
+    default_format: str
+    subsets: tuple[str, ...] = ()
+    aggregate: Aggregate = "micro"
+    """Headline over subsets: item-weighted (``micro``) or unweighted mean (``macro``)."""
+
+    @abstractmethod
+    def max_tokens(self, fmt: str) -> int:
+        """Default generation budget for a format (answer-only needs few tokens)."""
+
+    @abstractmethod
+    def load(self, data: DataSource, subsets: Sequence[str]) -> Loaded:
+        """All test samples of the chosen subsets (all subsets when empty)."""
+
+    @abstractmethod
+    def prompter(self, data: DataSource, fmt: str, options: PromptOptions) -> Prompter:
+        """The prompt renderer for a format."""
+
+    @abstractmethod
+    def grade(self, sample: Sample, text: str) -> Grade:
+        """Extract the answer from a completion and judge it against ``sample.gold``."""
