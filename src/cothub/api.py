@@ -63,11 +63,12 @@ def write_json(path: Path, payload: object) -> None:
         raise CothubError(f"cannot write {path}: {e.strerror}; choose another --json path") from e
 
 
-def grade(task: str, completion: str, gold: str, question: str = "") -> Grade:
+def grade(task: str, completion: str, gold: str, question: str = "", fmt: str = "") -> Grade:
     """Judge one completion against a gold answer exactly as a run would.
 
     ``task`` is a task or sub-task name (``gsm8k``, ``math``, ``bbh/date_understanding``,
-    ``mmlu/anatomy``); ``question`` helps multiple-choice graders map option text to letters.
+    ``mmlu/anatomy``); ``question`` helps multiple-choice graders map option text to letters;
+    ``fmt`` names the prompt format (``fewshot-direct`` ...) when it matters to the grader.
     """
     t, subset = resolve_task(task)
-    return t.grade(Sample(id="", question=question, gold=gold, subset=subset), completion)
+    return t.grade(Sample(id="", question=question, gold=gold, subset=subset), completion, fmt)

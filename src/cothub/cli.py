@@ -46,7 +46,9 @@ StoreOpt = Annotated[
 
 @app.command()
 def run(
-    tasks: Annotated[list[str], typer.Argument(help="Tasks, e.g. gsm8k (see `cothub tasks`).")],
+    tasks: Annotated[
+        list[str], typer.Argument(help="Tasks, e.g. gsm8k bbh/navigate, or hub for all four.")
+    ],
     model: Annotated[
         str, typer.Option("--model", "-m", help="PROVIDER/MODEL, e.g. openai/gpt-4o-mini.")
     ],
@@ -75,6 +77,13 @@ def run(
     top_p: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per request attempt.")] = 120.0,
     max_retries: Annotated[int, typer.Option(min=0, help="Retries per request.")] = 6,
+    level: Annotated[
+        list[int] | None, typer.Option(min=1, max=5, help="MATH difficulty level(s) to keep.")
+    ] = None,
+    max_context: Annotated[
+        int | None,
+        typer.Option(min=1, help="Model context in tokens; few-shot prompts are fitted into it."),
+    ] = None,
     backoff: Annotated[
         float, typer.Option(min=0.0, help="First retry delay in seconds (doubles, jittered).")
     ] = 1.0,
@@ -104,6 +113,8 @@ def run(
         concurrency=concurrency,
         timeout_s=timeout,
         retry=RetryPolicy(max_retries=max_retries, base_s=backoff),
+        where=(("level", tuple(str(v) for v in level)),) if level else (),
+        max_context=max_context,
     )
     result = evaluate(
         config,

@@ -13,7 +13,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from cothub import __version__
@@ -32,6 +32,9 @@ from cothub.types import (
     SampleRecord,
     TaskSummary,
 )
+
+HUB = ("gsm8k", "math", "mmlu", "bbh")
+"""``cothub run hub``: the four headline benchmarks of Chain-of-Thought Hub."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,10 @@ class RunConfig:
     top_p: float | None = None
     concurrency: int = 32
     timeout_s: float = 120.0
+    where: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Keep only samples whose tag has one of these values, e.g. (("level", ("4", "5")),)."""
+    max_context: int | None = None
+    """The model's context window in tokens; prompts are fitted into it minus max_tokens."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -144,7 +151,8 @@ class NoProgress:
 def plan(config: RunConfig, data: DataSource, style: ApiStyle) -> list[TaskPlan]:
     """Resolve task names, load and select samples, and build prompt renderers."""
     chosen: dict[str, tuple[Task, list[str]]] = {}
-    for name in config.tasks:
+    names = [n for name in config.tasks for n in (HUB if name.lower() == "hub" else [name])]
+    for name in names:
         task, subset = resolve_task(name)
         entry = chosen.setdefault(task.name, (task, []))
         if subset and subset not in entry[1]:
@@ -160,7 +168,7 @@ def plan(config: RunConfig, data: DataSource, style: ApiStyle) -> list[TaskPlan]
                 f"{task.name} has no format {fmt!r}; choose one of {', '.join(task.formats)}"
             )
         loaded = task.load(data, subsets)
-        samples = _select(loaded.samples, config.limit, config.seed)
+        samples = _select(_where(task, loaded.samples, config.where), config.limit, config.seed)
         gen = GenerateConfig(
             max_tokens=config.max_tokens or task.max_tokens(fmt),
             temperature=config.temperature,
@@ -168,9 +176,28 @@ def plan(config: RunConfig, data: DataSource, style: ApiStyle) -> list[TaskPlan]
             seed=config.seed if config.temperature > 0 else None,
             timeout_s=config.timeout_s,
         )
-        prompter = task.prompter(data, fmt, config.options)
+        options = config.options
+        if config.max_context is not None:
+            budget = config.max_context - gen.max_tokens
+            if budget <= 0:
+                raise CothubError(
+                    f"--max-context {config.max_context} leaves no room for a prompt beside "
+                    f"{gen.max_tokens} generated tokens; raise it or lower --max-tokens"
+                )
+            options = replace(options, max_prompt_tokens=budget)
+        prompter = task.prompter(data, fmt, options)
         plans.append(TaskPlan(task, fmt, samples, prompter, gen, loaded.provenance, tuple(subsets)))
     return plans
+
+
+def _where(
+    task: Task, samples: list[Sample], where: tuple[tuple[str, tuple[str, ...]], ...]
+) -> list[Sample]:
+    for tag, values in where:
+        if tag not in task.breakdowns:
+            raise CothubError(f"--{tag} does not apply to {task.name}; drop it for this task")
+        samples = [s for s in samples if dict(s.tags).get(tag) in values]
+    return samples
 
 
 def _select(samples: list[Sample], limit: int | None, seed: int) -> list[Sample]:
@@ -198,6 +225,7 @@ def manifest(plans: Sequence[TaskPlan], backend: Backend, config: RunConfig) -> 
                 "citation": p.task.citation,
                 "format": p.fmt,
                 "subsets": list(p.subsets),
+                "where": {k: list(v) for k, v in config.where},
                 "items": len(p.samples),
                 "exemplars": {
                     "source": p.prompter.exemplar_source,
@@ -295,7 +323,7 @@ class Runner:
         for p in plans:
             recs = [r for r in self._records if r.task == p.task.name]
             if recs:
-                out.update(summarize(p.task.name, recs, p.task.aggregate))
+                out.update(summarize(p.task.name, recs, p.task.aggregate, p.task.breakdowns))
         return out
 
     async def _execute(self, run_id: str, items: list[_Item]) -> None:
@@ -371,7 +399,7 @@ class Runner:
                 await asyncio.sleep(policy.delay(attempt - 1, e.retry_after))
 
     def _grade(self, it: _Item, completion: Completion, cached: bool = False) -> SampleRecord:
-        grade = it.plan.task.grade(it.sample, completion.text)
+        grade = it.plan.task.grade(it.sample, completion.text, it.plan.fmt)
         return SampleRecord(
             task=it.plan.task.name,
             sample=it.sample,

@@ -54,8 +54,13 @@ def macro(parts: Sequence[TaskSummary], whole: TaskSummary) -> TaskSummary:
     )
 
 
-def summarize(task: str, records: Sequence[SampleRecord], aggregate: str) -> dict[str, TaskSummary]:
-    """``{task: headline, "task/subset": ..., ...}`` for one benchmark's records."""
+def summarize(
+    task: str, records: Sequence[SampleRecord], aggregate: str, breakdowns: Sequence[str] = ()
+) -> dict[str, TaskSummary]:
+    """``{task: headline, "task/subset": ..., ...}`` for one benchmark's records.
+
+    Tag breakdowns (MATH level, MMLU category) go into the headline's ``by_<tag>`` field.
+    """
     by_subset: dict[str, list[SampleRecord]] = defaultdict(list)
     for r in records:
         if r.sample.subset:
@@ -63,9 +68,16 @@ def summarize(task: str, records: Sequence[SampleRecord], aggregate: str) -> dic
     out: dict[str, TaskSummary] = {}
     whole = summarize_items(records)
     parts = {f"{task}/{s}": summarize_items(rs) for s, rs in sorted(by_subset.items())}
-    if aggregate == "macro" and parts:
-        out[task] = macro(list(parts.values()), whole)
-    else:
-        out[task] = whole
+    head = macro(list(parts.values()), whole) if aggregate == "macro" and parts else whole
+    for tag in breakdowns:
+        groups: dict[str, list[SampleRecord]] = defaultdict(list)
+        for r in records:
+            value = dict(r.sample.tags).get(tag)
+            if value is not None:
+                groups[value].append(r)
+        head.extra[f"by_{tag}"] = {
+            v: summarize_items(rs).as_json() for v, rs in sorted(groups.items())
+        }
+    out[task] = head
     out.update(parts)
     return out

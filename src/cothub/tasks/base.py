@@ -26,6 +26,9 @@ class PromptOptions:
     """A path or a named exemplar set of the task (``original``, ``complex``)."""
     seed: int = 0
     """Seeds exemplar draws from a train split when no prompt file is available."""
+    max_prompt_tokens: int | None = None
+    """Context left for the prompt (model context minus the generation budget); exemplars are
+    dropped, and the count recorded in ``Prompt.n_exemplars``, until a prompt fits."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,8 @@ class Task(ABC):
     subsets: tuple[str, ...] = ()
     aggregate: Aggregate = "micro"
     """Headline over subsets: item-weighted (``micro``) or unweighted mean (``macro``)."""
+    breakdowns: tuple[str, ...] = ()
+    """Sample tags to report accuracy by (``level`` for MATH, ``category`` for MMLU)."""
 
     @abstractmethod
     def max_tokens(self, fmt: str) -> int:
@@ -73,5 +78,9 @@ class Task(ABC):
         """The prompt renderer for a format."""
 
     @abstractmethod
-    def grade(self, sample: Sample, text: str) -> Grade:
-        """Extract the answer from a completion and judge it against ``sample.gold``."""
+    def grade(self, sample: Sample, text: str, fmt: str = "") -> Grade:
+        """Extract the answer from a completion and judge it against ``sample.gold``.
+
+        ``fmt`` is the prompt format the completion answered (answer-only and chain-of-thought
+        completions are checked against different published rules); empty means the default.
+        """

@@ -137,7 +137,7 @@ class GSM8K(Task):
             render = _completion_renderer(block, cot)
         return Prompter(render, source, sha256_text(block) if exemplars else "")
 
-    def grade(self, sample: Sample, text: str) -> Grade:
+    def grade(self, sample: Sample, text: str, fmt: str = "") -> Grade:
         return grade_numeric(text, sample.gold)
 
 
