@@ -157,6 +157,26 @@ def runs(store: StoreOpt = None) -> None:
     Console().print(table)
 
 
+class BoardFormat(str, Enum):
+    md = "md"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+def leaderboard(
+    store: StoreOpt = None,
+    fmt: Annotated[BoardFormat, typer.Option("--format", help="md, csv or json.")] = BoardFormat.md,
+) -> None:
+    """Models as rows, GSM8K / MATH / MMLU / BBH as columns, each cell with its CI and run."""
+    from cothub.report import leaderboard as lb
+    from cothub.store import open_store
+
+    board = lb.build(open_store(store).runs())
+    render = {"md": lb.to_markdown, "csv": lb.to_csv, "json": lb.to_json}[fmt.value]
+    typer.echo(render(board))
+
+
 @app.command()
 def show(
     run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
