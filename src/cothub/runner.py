@@ -362,7 +362,10 @@ class Runner:
             except BackendError as e:
                 self._failure = self._failure or e
                 return
-            recs = [self._grade(it, completions[0]) for it in group]
+            if first.plan.task.slow_grader:
+                recs = await asyncio.to_thread(self._grade_all, group, completions[0])
+            else:
+                recs = self._grade_all(group, completions[0])
             self.store.record(
                 run_id, recs, {first.key: completions}, model=str(self.backend.identity["model"])
             )
@@ -397,6 +400,9 @@ class Runner:
                     ) from e
                 self.usage.retries += 1
                 await asyncio.sleep(policy.delay(attempt - 1, e.retry_after))
+
+    def _grade_all(self, group: list[_Item], completion: Completion) -> list[SampleRecord]:
+        return [self._grade(it, completion) for it in group]
 
     def _grade(self, it: _Item, completion: Completion, cached: bool = False) -> SampleRecord:
         grade = it.plan.task.grade(it.sample, completion.text, it.plan.fmt)

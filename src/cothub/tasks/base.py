@@ -64,6 +64,9 @@ class Task(ABC):
     """Headline over subsets: item-weighted (``micro``) or unweighted mean (``macro``)."""
     breakdowns: tuple[str, ...] = ()
     """Sample tags to report accuracy by (``level`` for MATH, ``category`` for MMLU)."""
+    slow_grader: bool = False
+    """True when grading can take milliseconds or more (symbolic equivalence): the runner then
+    grades in a thread so that requests in flight are not held up."""
 
     @abstractmethod
     def max_tokens(self, fmt: str) -> int:
