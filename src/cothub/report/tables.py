@@ -21,6 +21,7 @@ def summary_table(title: str, tasks: Mapping[str, Mapping[str, Any]]) -> Any:
     table.add_column("n", justify="right")
     table.add_column("unparsed", justify="right")
     table.add_column("truncated", justify="right")
+    table.add_column("disagree", justify="right")
     for name, s in tasks.items():
         label = name if "/" in name else f"[bold]{name}[/bold]"
         if s.get("aggregate") == "macro":
@@ -33,6 +34,7 @@ def summary_table(title: str, tasks: Mapping[str, Mapping[str, Any]]) -> Any:
             str(s["n"]),
             str(s["unparsed"]),
             str(s["truncated"]),
+            str(s.get("disagreements", 0)),
         )
     return table
 

@@ -23,16 +23,31 @@ def wilson(correct: int, n: int) -> tuple[float, float]:
 
 
 def summarize_items(records: Sequence[SampleRecord]) -> TaskSummary:
+    """Accuracy plus the extraction-failure accounting behind it.
+
+    ``unparsed`` (no answer found), ``truncated`` (hit the token limit) and ``disagreements``
+    (the strict published rule and the lenient extractor, or two equivalence checks, would give
+    different verdicts) are what silently move published numbers; each is reported as a count
+    and a rate, and ``cothub show --disagreements`` lists the samples.
+    """
     n = len(records)
     correct = sum(r.grade.correct for r in records)
+    unparsed = sum(r.grade.answer is None for r in records)
+    truncated = sum(r.completion.finish_reason == "length" for r in records)
+    disagreements = sum(r.grade.disagreement for r in records)
     return TaskSummary(
         accuracy=correct / n if n else 0.0,
         n=n,
         correct=correct,
         ci95=wilson(correct, n),
-        unparsed=sum(r.grade.answer is None for r in records),
-        truncated=sum(r.completion.finish_reason == "length" for r in records),
-        extra={"disagreements": sum(r.grade.disagreement for r in records)},
+        unparsed=unparsed,
+        truncated=truncated,
+        extra={
+            "disagreements": disagreements,
+            "unparsed_rate": unparsed / n if n else 0.0,
+            "truncated_rate": truncated / n if n else 0.0,
+            "disagreement_rate": disagreements / n if n else 0.0,
+        },
     )
 
 
