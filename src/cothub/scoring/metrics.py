@@ -84,6 +84,8 @@ def summarize(
     whole = summarize_items(records)
     parts = {f"{task}/{s}": summarize_items(rs) for s, rs in sorted(by_subset.items())}
     head = macro(list(parts.values()), whole) if aggregate == "macro" and parts else whole
+    if aggregate == "micro" and parts:  # the subset mean beside an item-weighted headline
+        head.extra["macro_accuracy"] = sum(p.accuracy for p in parts.values()) / len(parts)
     for tag in breakdowns:
         groups: dict[str, list[SampleRecord]] = defaultdict(list)
         for r in records:

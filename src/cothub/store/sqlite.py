@@ -281,7 +281,7 @@ def _sample_row(run_id: str, r: SampleRecord) -> tuple[Any, ...]:
         json.dumps(dict(s.tags)),
         s.question,
         s.gold,
-        json.dumps(r.prompt.as_json()),
+        json.dumps({**r.prompt.as_json(), "n_exemplars": r.prompt.n_exemplars}),
         c.text,
         c.reasoning,
         c.finish_reason,

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from cothub.errors import CothubError
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
+from cothub.tasks.bbh import BBH
 from cothub.tasks.gsm8k import GSM8K
+from cothub.tasks.math_task import MATH
+from cothub.tasks.mmlu import MMLU
 
 __all__ = ["TASKS", "Loaded", "PromptOptions", "Prompter", "Task", "resolve_task"]
 
-TASKS: dict[str, Task] = {t.name: t for t in (GSM8K(),)}
+TASKS: dict[str, Task] = {t.name: t for t in (BBH(), GSM8K(), MATH(), MMLU())}
 
 
 def resolve_task(name: str) -> tuple[Task, str]:

@@ -1,0 +1,306 @@
+"""MATH: 5,000 competition problems in 7 subjects and 5 difficulty levels, free-form LaTeX answers.
+
+Hendrycks et al. 2021, "Measuring Mathematical Problem Solving With the MATH Dataset",
+arXiv:2103.03874. The reference answer is the last ``\\boxed{...}`` of each solution; completions
+are graded by :func:`cothub.scoring.math_equiv.grade_math` (exact, normalised, then math-verify).
+Few-shot exemplars: 4 drawn (seeded) from the train split, or a Chain-of-Thought Hub file
+(``--prompt-file grad1|grad3|grad5``: 8 algebra exemplars of level 1 / 3 / 5).
+
+    cothub run math --level 5
+
+(The module is ``math_task``, not ``math``: importing ``cothub.tasks.math`` would bind the name
+``math`` in the ``cothub.tasks`` package to this module, shadowing the stdlib there.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cothub.data.source import DataSource, load_hub, seeded_choice, sha256_text
+from cothub.errors import CothubError
+from cothub.extract.latex import gold_from_solution
+from cothub.prompts.fewshot import Exemplar, chat_turns, parse_exemplars
+from cothub.scoring.math_equiv import grade_math
+from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
+from cothub.types import Grade, Prompt, Sample
+
+SUBJECTS = (
+    "algebra",
+    "counting_and_probability",
+    "geometry",
+    "intermediate_algebra",
+    "number_theory",
+    "prealgebra",
+    "precalculus",
+)
+_HUB_REPO = "EleutherAI/hendrycks_math"  # one config per subject, same fields as the files
+_FIELDS = ("problem", "level", "solution")
+_PROMPT_DIR = "cot-hub-prompts/MATH/lib_prompt/algebra"
+# The hub's exemplar files: 8 MATH-train algebra problems of one level each.
+NAMED_PROMPTS = {f"grad{n}": f"prompt_grad_{n}.txt" for n in (1, 3, 5)}
+_N_SHOTS = 4  # as Minerva (Lewkowycz et al. 2022) and most MATH reports since
+# Train exemplars are drawn from solutions short enough that 4 of them stay near 1k tokens
+# (5,340 of 7,500 train items qualify; the median problem+solution is ~600 characters). Without a
+# cap one [asy] diagram or a page-long proof can take most of a small model's context.
+_MAX_EXEMPLAR_CHARS = 1000
+_LEVEL = re.compile(r"Level ([1-5?])")
+_BLANK_LINES = re.compile(r"\n\s*\n")
+
+# Completion style is the hub's (the layout of its MATH and GSM8K files), so a hub file renders
+# verbatim and train exemplars look the same: "Question: <problem>\nLet's think step by step\n
+# <solution, which boxes the answer>\nThe answer is <answer>\n". A few-shot prompt ends after the
+# question; the model writes the trigger and would go on to invent the next "Question:".
+_STOP = ("\nQuestion:",)
+_COT_TRIGGER = "Let's think step by step"
+_INSTRUCTION = "Solve the problem step by step. Put your final answer in \\boxed{}."
+_CHAT_USER = _INSTRUCTION.replace("{", "{{").replace("}", "}}") + "\n\n{question}"
+_CHAT_REPLY = "{rationale}\nThe answer is {answer}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    """One MATH file (or Hub row) as read, before it becomes a Sample or an exemplar."""
+
+    id: str
+    """``<split>/<subject>/<file id>`` (Hub rows, which have no file name: ``.../hub-<row>``)."""
+    subject: str
+    problem: str
+    level: str
+    """``1``..``5``, or ``?`` (two train files)."""
+    solution: str
+
+
+def _bad(path: Path | str, why: str) -> CothubError:
+    return CothubError(
+        f"{path}: {why}; pass --data-dir to a clean copy of MATH (MATH/test/<subject>/<id>.json)"
+    )
+
+
+def _file_order(name: str) -> tuple[int, str]:
+    """``2.json`` before ``10.json``: numeric ids in numeric order, anything else after."""
+    stem = name.removesuffix(".json")
+    return (int(stem), "") if stem.isdigit() else (1 << 62, stem)
+
+
+def _problem(pid: str, subject: str, row: object, origin: Path | str) -> _Problem:
+    """The one adapter that touches MATH field names."""
+    if not isinstance(row, dict) or any(not isinstance(row.get(k), str) for k in _FIELDS):
+        raise _bad(origin, f"expected an object with string fields {', '.join(_FIELDS)}")
+    level = _LEVEL.fullmatch(row["level"].strip())
+    if level is None:
+        raise _bad(origin, f"level {row['level']!r} is not 'Level 1'..'Level 5'")
+    return _Problem(pid, subject, row["problem"], level.group(1), row["solution"])
+
+
+def _read_folder(folder: Path, split: str, subject: str) -> tuple[list[_Problem], str]:
+    """Problems of one subject folder in id order, and one sha256 over all its files."""
+    if not folder.is_dir():
+        raise CothubError(
+            f"{folder} is missing; pass --data-dir to a folder with MATH/{split}/<subject>/ "
+            f"(or leave it unset to load {_HUB_REPO} from the Hub)"
+        )
+    names = sorted(
+        (e.name for e in os.scandir(folder) if e.name.endswith(".json")), key=_file_order
+    )
+    if not names:
+        raise _bad(folder, "holds no problem files")
+    digest = hashlib.sha256()
+    out = []
+    for name in names:
+        path = folder / name
+        raw = path.read_bytes()
+        digest.update(f"{name}\0{len(raw)}\0".encode())
+        digest.update(raw)
+        try:
+            row = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise _bad(path, f"not valid JSON ({e})") from e
+        out.append(_problem(f"{split}/{subject}/{name[:-5]}", subject, row, path))
+    return out, digest.hexdigest()
+
+
+def _read(data: DataSource, split: str, subject: str) -> tuple[list[_Problem], str, str]:
+    """(problems, source, digest) of one split of one subject: data dir, else the Hub."""
+    if data.root is not None:
+        folder = data.root / "MATH" / split / subject
+        problems, digest = _read_folder(folder, split, subject)
+        return problems, str(folder), digest
+    rows = load_hub(_HUB_REPO, subject, split, _FIELDS)
+    problems = [
+        _problem(f"{split}/{subject}/hub-{i}", subject, r, f"{rows.source} row {i}")
+        for i, r in enumerate(rows.rows)
+    ]
+    return problems, rows.source, rows.digest
+
+
+def _gold(p: _Problem, origin: str) -> str:
+    try:
+        return gold_from_solution(p.solution)
+    except ValueError as e:
+        raise _bad(origin, "the solution boxes no answer") from e
+
+
+def _one_block(text: str) -> str:
+    """Blank lines folded away: in the hub's layout a blank line separates exemplars, and a
+    rendered set must read back with :func:`~cothub.prompts.fewshot.parse_exemplars`."""
+    return _BLANK_LINES.sub("\n", text.strip())
+
+
+def _usable_exemplar(p: _Problem) -> bool:
+    """Known level, a non-empty boxed answer, short, and no diagram code."""
+    if p.level == "?" or len(p.problem) + len(p.solution) > _MAX_EXEMPLAR_CHARS:
+        return False
+    if "[asy]" in p.problem or "[asy]" in p.solution:
+        return False
+    try:
+        return gold_from_solution(p.solution) != ""
+    except ValueError:
+        return False
+
+
+class MATH(Task):
+    name = "math"
+    version = "1"
+    citation = "Hendrycks et al. 2021, arXiv:2103.03874"
+    formats = ("fewshot-cot", "zeroshot-cot")
+    default_format = "fewshot-cot"
+    subsets = SUBJECTS
+    aggregate = "micro"  # the paper's overall accuracy is over all 5,000 problems
+    breakdowns = ("level",)
+    slow_grader = True  # math-verify runs in worker processes and can take up to its timeout
+
+    def max_tokens(self, fmt: str) -> int:
+        return 1024  # every format is chain of thought; MATH solutions run long
+
+    def load(self, data: DataSource, subsets: Sequence[str]) -> Loaded:
+        samples: list[Sample] = []
+        provenance: dict[str, str] = {}
+        for subject in subsets or SUBJECTS:
+            problems, source, digest = _read(data, "test", subject)
+            provenance[source] = digest
+            for p in problems:
+                gold = _gold(p, f"{source}: {p.id}")
+                if p.level == "?" or not gold:
+                    raise _bad(f"{source}: {p.id}", "a test problem needs a level and an answer")
+                samples.append(
+                    Sample(p.id, p.problem, gold, subset=subject, tags=(("level", p.level),))
+                )
+        return Loaded(samples, provenance)
+
+    def _exemplars(
+        self, data: DataSource, options: PromptOptions
+    ) -> tuple[list[Exemplar], str, str]:
+        """(exemplars, verbatim file text or "", source) from a prompt file or the train split."""
+        path = self._prompt_path(data, options.prompt_file)
+        if path is not None:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                raise CothubError(f"cannot read prompt file {path} ({e}); give a text file") from e
+            return parse_exemplars(text, str(path)), text, str(path)
+        pool = [p for s in SUBJECTS for p in _read(data, "train", s)[0] if _usable_exemplar(p)]
+        picked = seeded_choice(pool, _N_SHOTS, options.seed)
+        exemplars = [
+            Exemplar(_one_block(p.problem), _one_block(p.solution), gold_from_solution(p.solution))
+            for p in picked
+        ]
+        return exemplars, "", f"train:seed={options.seed}"
+
+    def _prompt_path(self, data: DataSource, choice: str | None) -> Path | None:
+        """None (draw from train), a named hub file, or a path (also tried under the hub dir)."""
+        if choice is None:
+            return None
+        if choice in NAMED_PROMPTS:
+            found = data.find(f"{_PROMPT_DIR}/{NAMED_PROMPTS[choice]}")
+            if found is None:
+                raise CothubError(
+                    f"named prompt {choice!r} needs --data-dir with {_PROMPT_DIR}/; "
+                    "or give a prompt file path"
+                )
+            return found
+        path = Path(choice).expanduser()
+        if not path.is_file() and data.root is not None:
+            path = data.root / _PROMPT_DIR / choice
+        if not path.is_file():
+            raise CothubError(
+                f"prompt file {choice!r} not found; give a path or one of "
+                f"{', '.join(NAMED_PROMPTS)}"
+            )
+        return path
+
+    def prompter(self, data: DataSource, fmt: str, options: PromptOptions) -> Prompter:
+        if fmt.startswith("zeroshot"):
+            exemplars: list[Exemplar] = []
+            verbatim, source = "", "none"
+        else:
+            exemplars, verbatim, source = self._exemplars(data, options)
+        blocks = [_completion_block(exemplars[:k]) for k in range(len(exemplars) + 1)]
+        if verbatim:
+            blocks[-1] = verbatim.rstrip("\n") + "\n"  # the published file, byte for byte
+        if options.style == "chat":
+            render = _chat_renderer(exemplars)
+        else:
+            render = _completion_renderer(blocks)
+        fitted = _fitted(render, len(exemplars), options.max_prompt_tokens)
+        return Prompter(fitted, source, sha256_text(blocks[-1]) if exemplars else "")
+
+    def grade(self, sample: Sample, text: str, fmt: str = "") -> Grade:
+        return grade_math(text, sample.gold)
+
+
+def _completion_block(exemplars: Sequence[Exemplar]) -> str:
+    """Exemplars in the hub's MATH file layout (each ends with a newline, blank line between)."""
+    return "\n".join(
+        f"Question: {ex.question}\n{_COT_TRIGGER}\n{ex.rationale}\nThe answer is {ex.answer}\n"
+        for ex in exemplars
+    )
+
+
+def _completion_renderer(blocks: Sequence[str]) -> Callable[[Sample, int], Prompt]:
+    """``blocks[k]`` holds the first k exemplars; with none the prompt is zero-shot."""
+
+    def render(sample: Sample, k: int) -> Prompt:
+        if k:
+            text = f"{blocks[k]}\nQuestion: {sample.question}\n"
+        else:  # instruction for the box, then the trigger (Kojima et al. 2022)
+            text = f"{_INSTRUCTION}\n\nQuestion: {sample.question}\n{_COT_TRIGGER}\n"
+        return Prompt(style="completions", text=text, stop=_STOP, n_exemplars=k)
+
+    return render
+
+
+def _chat_renderer(exemplars: Sequence[Exemplar]) -> Callable[[Sample, int], Prompt]:
+    def render(sample: Sample, k: int) -> Prompt:
+        user = _CHAT_USER.format(question=sample.question)
+        messages = chat_turns(exemplars[:k], user, _CHAT_USER, _CHAT_REPLY)
+        return Prompt(style="chat", messages=messages, n_exemplars=k)
+
+    return render
+
+
+def _estimated_tokens(prompt: Prompt) -> int:
+    """About 4 characters a token: a cheap, tokenizer-free budget check."""
+    chars = len(prompt.text) + sum(len(m.content) for m in prompt.messages)
+    return math.ceil(chars / 4)
+
+
+def _fitted(
+    render: Callable[[Sample, int], Prompt], n: int, budget: int | None
+) -> Callable[[Sample], Prompt]:
+    """Drop exemplars from the end until the prompt fits ``budget`` (zero-shot at worst)."""
+
+    def fit(sample: Sample) -> Prompt:
+        for k in range(n, 0, -1):
+            prompt = render(sample, k)
+            if budget is None or _estimated_tokens(prompt) <= budget:
+                return prompt
+        return render(sample, 0)
+
+    return fit
