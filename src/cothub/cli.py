@@ -233,6 +233,60 @@ def list_tasks() -> None:
         typer.echo(line)
 
 
+@app.command("import")
+def import_(
+    task: Annotated[
+        str, typer.Argument(help="Benchmark or sub-task answered, e.g. gsm8k, bbh, bbh/snarks.")
+    ],
+    files: Annotated[list[Path], typer.Argument(help="JSON / JSONL files of records.")],
+    model_name: Annotated[str, typer.Option("--model-name", help="Model name to store.")],
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help="Prompt format answered (task default if unset)."),
+    ] = None,
+    prompt_field: Annotated[
+        str | None, typer.Option(help="Dotted path of the prompt (default prompt, input).")
+    ] = None,
+    question_field: Annotated[
+        str | None, typer.Option(help="Dotted path of the question (default question).")
+    ] = None,
+    id_field: Annotated[
+        str | None,
+        typer.Option(help="Dotted path of the item id, or @index for position (default id)."),
+    ] = None,
+    completion_field: Annotated[
+        str | None,
+        typer.Option(help="Dotted path of the completion (default completion, prediction, ...)."),
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write machine-readable results here.")
+    ] = None,
+    store: StoreOpt = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Local data folder (default $COTHUB_DATA_DIR, else the Hub)."),
+    ] = None,
+) -> None:
+    """Score completions produced elsewhere (no model calls) and store them as a run."""
+    from rich.console import Console
+
+    from cothub.importer import Fields, ImportConfig, import_completions
+    from cothub.report.tables import summary_table, usage_line
+
+    fields = Fields(
+        completion=completion_field, prompt=prompt_field, question=question_field, id=id_field
+    )
+    config = ImportConfig(task, tuple(files), model_name, fmt, fields)
+    report = import_completions(config, data_dir=data_dir, store_path=store, json_path=json_path)
+    result = report.result
+    for line in report.lines():
+        typer.echo(f"cothub: {line}", err=True)
+    out = result.as_json()
+    console = Console()
+    console.print(summary_table(f"run {result.run_id} · {result.model}", out["tasks"]))  # type: ignore[arg-type]
+    console.print(usage_line(result.usage.as_json(), result.wall_s))
+
+
 def _fail(message: str) -> NoReturn:
     typer.echo(f"cothub: error: {message}", err=True)
     raise SystemExit(2)
