@@ -10,7 +10,7 @@ from cothub.types import ApiStyle
 
 __all__ = ["PROVIDERS", "Backend", "ModelSpec", "Retryable", "make_backend", "parse_model"]
 
-PROVIDERS = ("openai", "fake")
+PROVIDERS = ("openai", "anthropic", "fake")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,10 @@ def make_backend(spec: ModelSpec, style: ApiStyle, base_url: str | None) -> Back
         from cothub.models.openai_api import OpenAIBackend
 
         return OpenAIBackend(spec.name, style, base_url)
+    if spec.provider == "anthropic":
+        from cothub.models.anthropic_api import AnthropicBackend
+
+        return AnthropicBackend(spec.name, style, base_url)
     from cothub.models.fake import FakeBackend
 
     return FakeBackend(spec.name, style)

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "FAULT_KINDS",
@@ -54,9 +54,10 @@ __all__ = [
     "main",
     "prompt_key",
     "running_server",
+    "serve_in_thread",
 ]
 
-FAULT_KINDS = frozenset({"429", "500", "503", "400", "drop", "malformed", "hang"})
+FAULT_KINDS = frozenset({"429", "500", "503", "529", "400", "401", "drop", "malformed", "hang"})
 """Injectable fault kinds."""
 
 _MAX_HEAD = 64 * 1024
@@ -66,12 +67,14 @@ _REASONS = {
     100: "Continue",
     200: "OK",
     400: "Bad Request",
+    401: "Unauthorized",
     404: "Not Found",
     405: "Method Not Allowed",
     413: "Payload Too Large",
     429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
+    529: "Overloaded",
 }
 
 
@@ -237,6 +240,8 @@ class RecordedRequest:
     header_names: tuple[str, ...]
     authorization: str | None
     body: Any
+    api_key: str | None = None
+    """The ``x-api-key`` header (how Anthropic-style clients send their key)."""
 
 
 def prompt_key(prompt: str | Sequence[Any]) -> str:
@@ -365,6 +370,7 @@ def _dumps(obj: object) -> bytes:
 def _error_body(status: int, message: str, code: str | None = None) -> bytes:
     kind = {
         400: "invalid_request_error",
+        401: "invalid_request_error",
         404: "invalid_request_error",
         405: "invalid_request_error",
         413: "invalid_request_error",
@@ -701,11 +707,7 @@ class OpenAIStandIn:
             if path == "/stats/reset" and req.method == "POST":
                 self.reset()
             return _Plan(_http(200, _dumps(st.to_dict())), keep_alive=req.keep_alive)
-        endpoint = "/v1" + path if path in ("/chat/completions", "/completions") else path
-        if path.startswith("/models"):
-            endpoint = "/v1/models"
-        elif endpoint not in ("/v1/chat/completions", "/v1/completions"):
-            endpoint = "unknown"
+        endpoint = self._endpoint(path)
         body: Any = None
         if req.body:
             try:
@@ -726,16 +728,17 @@ class OpenAIStandIn:
                         tuple(req.headers),
                         req.headers.get("authorization"),
                         body,
+                        req.headers.get("x-api-key"),
                     )
                 )
         try:
             status, plan = self._route(req, path, endpoint, body)
         except _HttpError as exc:
             status = str(exc.status)
-            plan = _Plan(_http(exc.status, _error_body(exc.status, str(exc))))
+            plan = _Plan(_http(exc.status, self._error_body(exc.status, str(exc))))
         except Exception as exc:  # e.g. a failing responder
             status = "500"
-            plan = _Plan(_http(500, _error_body(500, f"stand-in error: {exc!r}")))
+            plan = _Plan(_http(500, self._error_body(500, f"stand-in error: {exc!r}")))
         with st._lock:
             st._count(st.by_status, status)
         plan.keep_alive = plan.keep_alive and req.keep_alive
@@ -744,6 +747,18 @@ class OpenAIStandIn:
                 b"connection: keep-alive\r\n", b"connection: close\r\n", 1
             )
         return plan
+
+    def _endpoint(self, path: str) -> str:
+        """The stats name of a ``/v1``-less path; ``unknown`` is answered with 404."""
+        endpoint = "/v1" + path if path in ("/chat/completions", "/completions") else path
+        if path.startswith("/models"):
+            return "/v1/models"
+        return endpoint if endpoint in ("/v1/chat/completions", "/v1/completions") else "unknown"
+
+    @staticmethod
+    def _error_body(status: int, message: str, code: str | None = None) -> bytes:
+        """An error reply in this API's JSON shape (subclasses speaking another API override)."""
+        return _error_body(status, message, code)
 
     def _route(self, req: _Request, path: str, endpoint: str, body: Any) -> tuple[str, _Plan]:
         if endpoint == "/v1/models":
@@ -907,25 +922,31 @@ class OpenAIStandIn:
         parts.append(b"data: [DONE]\n\n")
         return b"".join(parts)
 
+    _MALFORMED = b'{"id": "chatcmpl-broken", "choices": [{"ind'
+    """The body of a ``malformed`` fault: cut off mid-JSON."""
+
     def _fault(self, kind: str) -> tuple[str, _Plan]:
         if kind == "drop":
             return "drop", _Plan(None)
         if kind == "hang":
             return "hang", _Plan(None, delay=self.faults.hang_seconds)
         if kind == "malformed":
-            return "malformed", _Plan(_http(200, b'{"id": "chatcmpl-broken", "choices": [{"ind'))
+            return "malformed", _Plan(_http(200, self._MALFORMED))
         status = int(kind)
-        if status == 429:
-            body = _error_body(429, "Rate limit reached (injected).", "rate_limit_exceeded")
-            extra = f"retry-after: {self.faults.retry_after:g}\r\n"
-            return kind, _Plan(_http(429, body, extra=extra))
-        messages = {
+        extra = f"retry-after: {self.faults.retry_after:g}\r\n" if status == 429 else ""
+        return kind, _Plan(_http(status, self._fault_body(status), extra=extra))
+
+    def _fault_body(self, status: int) -> bytes:
+        """The error body of an injected HTTP fault."""
+        message, code = {
             400: ("Bad request (injected).", "invalid_request"),
+            401: ("Incorrect API key provided (injected).", "invalid_api_key"),
+            429: ("Rate limit reached (injected).", "rate_limit_exceeded"),
             500: ("The server had an error while processing your request (injected).", None),
             503: ("The server is overloaded or not ready yet (injected).", None),
-        }
-        message, code = messages[status]
-        return kind, _Plan(_http(status, _error_body(status, message, code)))
+            529: ("The server is overloaded (injected).", None),
+        }[status]
+        return self._error_body(status, message, code)
 
 
 # --------------------------------------------------------------------------- threads & CLI
@@ -945,6 +966,16 @@ def running_server(
     server = OpenAIStandIn(
         script, latency_ms=latency_ms, slots=slots, faults=faults, models=models, record=record
     )
+    with serve_in_thread(server) as srv:
+        yield srv
+
+
+_S = TypeVar("_S", bound=OpenAIStandIn)
+
+
+@contextlib.contextmanager
+def serve_in_thread(server: _S) -> Iterator[_S]:
+    """Start ``server`` (a stand-in of any API) on its own event loop in a daemon thread."""
     loop = _new_event_loop()
     ready = threading.Event()
     failure: list[BaseException] = []
@@ -968,7 +999,7 @@ def running_server(
         finally:
             loop.close()
 
-    thread = threading.Thread(target=run, name="openai-stand-in", daemon=True)
+    thread = threading.Thread(target=run, name=type(server).__name__, daemon=True)
     thread.start()
     ready.wait()
     if failure:

@@ -1,0 +1,247 @@
+"""Anthropic's Messages API via the official ``anthropic`` SDK.
+
+Only translation lives here, as in :mod:`cothub.models.openai_api`: the SDK's own retries are off
+(``max_retries=0``) because the runner owns retries, and SDK failures become :class:`Retryable`
+or :class:`BackendError`. Where the Messages API differs from OpenAI's:
+
+- A leading system message becomes the ``system`` parameter (the API has no system role); a
+  system message later in a conversation cannot be expressed and is an error.
+- A completion-style prompt (``--api completions``) goes out as one user message holding the
+  whole text: the API has no raw text completion, so a base-model prompt is read by a chat model.
+- Whitespace-only stop sequences are dropped: the API rejects them with HTTP 400, and a chat
+  model ends its turn by itself where a base model needed a blank line to stop.
+- ``n`` > 1 is sent as ``n`` concurrent requests (the API has no ``n``); each completion carries
+  its own request's usage, so sums stay exact. ``seed`` is not sent: the API has none.
+- ``temperature`` and ``top_p`` go in ``extra_body``: this SDK's ``create`` no longer lists them,
+  but the API takes them, and a backend must not fall back on a server default (some newer
+  models refuse ``temperature``; their 400 then names the cause).
+- Extended thinking (``thinking_budget``) samples at temperature 1 by the API's rules, so the
+  run must ask for ``temperature`` 1 (it is then omitted) rather than have it silently changed;
+  thinking counts toward ``max_tokens``, so the budget must stay below it. ``thinking`` blocks
+  become :attr:`Completion.reasoning` (never graded), ``text`` blocks the graded text;
+  ``redacted_thinking`` holds only ciphertext and is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from cothub.errors import BackendError, CothubError
+from cothub.models.base import Retryable
+
+# Shared with the OpenAI backend: URL scrubbing, Retry-After parsing, error-body messages and
+# "nobody listening" detection do not depend on the API spoken.
+from cothub.models.openai_api import _message, _nobody_listening, _retry_after, public_url
+from cothub.types import ApiStyle, Completion, FinishReason, GenerateConfig, Message, Prompt
+
+ANTHROPIC_HOST = "api.anthropic.com"
+MIN_THINKING_BUDGET = 1024
+"""The API's smallest ``budget_tokens``."""
+
+_FINISH: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",  # cut off by the context window: truncated too
+}
+
+
+class AnthropicBackend:
+    """Messages API calls for one model on one endpoint."""
+
+    def __init__(
+        self,
+        model: str,
+        style: ApiStyle,
+        base_url: str | None,
+        thinking_budget: int | None = None,
+    ) -> None:
+        base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or f"https://{ANTHROPIC_HOST}"
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise CothubError(
+                f"--base-url {public_url(base_url)!r} is not an http(s) URL; "
+                "e.g. --base-url http://localhost:8080"
+            )
+        if thinking_budget is not None and thinking_budget < MIN_THINKING_BUDGET:
+            raise CothubError(
+                f"a thinking budget of {thinking_budget} tokens is below the API's minimum of "
+                f"{MIN_THINKING_BUDGET}; raise it"
+            )
+        key = os.environ.get("ANTHROPIC_API_KEY")
+        if not key:
+            if parts.hostname == ANTHROPIC_HOST:
+                raise CothubError(
+                    "ANTHROPIC_API_KEY is not set; export it, or pass --base-url for a local server"
+                )
+            # Local servers ignore it; passing one also keeps the SDK from hunting for profile
+            # files or other credentials on its own.
+            key = "not-needed"
+        self._model = model
+        self._style: ApiStyle = style
+        self._url = public_url(base_url)
+        self._thinking = thinking_budget
+        import anthropic
+
+        self._client: Any = anthropic.AsyncAnthropic(api_key=key, base_url=base_url, max_retries=0)
+
+    @property
+    def identity(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "provider": "anthropic",
+            "model": self._model,
+            "base_url": self._url,
+            "api": "messages",
+        }
+        if self._thinking is not None:  # it changes the answers, so it belongs in the cache key
+            out["thinking_budget"] = self._thinking
+        return out
+
+    @property
+    def style(self) -> ApiStyle:
+        return self._style
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def generate(self, prompt: Prompt, config: GenerateConfig) -> list[Completion]:
+        request = self._request(prompt, config)
+        if config.n == 1:
+            return [await self._one(request, config.timeout_s)]
+        calls = [asyncio.create_task(self._one(request, config.timeout_s)) for _ in range(config.n)]
+        try:
+            return list(await asyncio.gather(*calls))
+        except BaseException:
+            for call in calls:  # one failed: the runner retries the whole prompt anyway
+                call.cancel()
+            raise
+
+    def _request(self, prompt: Prompt, config: GenerateConfig) -> dict[str, Any]:
+        """Keyword arguments for ``messages.create``."""
+        if prompt.style == "chat":
+            system, messages = _split_system(prompt.messages)
+        else:
+            system, messages = "", [{"role": "user", "content": prompt.text}]
+        request: dict[str, Any] = {
+            "model": self._model,
+            "max_tokens": config.max_tokens,
+            "messages": messages,
+        }
+        if system:
+            request["system"] = system
+        stops = [s for s in prompt.stop if s.strip()]
+        if stops:
+            request["stop_sequences"] = stops
+        sampling: dict[str, Any] = {}
+        if self._thinking is None:
+            sampling["temperature"] = config.temperature
+        else:
+            if config.temperature != 1.0:
+                raise BackendError(
+                    f"extended thinking samples at temperature 1 (an API rule), but the run asks "
+                    f"for {config.temperature:g}; pass --temperature 1"
+                )
+            if self._thinking >= config.max_tokens:
+                raise BackendError(
+                    f"the thinking budget ({self._thinking} tokens) must be below --max-tokens "
+                    f"({config.max_tokens}), which also bounds the thinking; raise --max-tokens"
+                )
+            request["thinking"] = {"type": "enabled", "budget_tokens": self._thinking}
+        if config.top_p is not None:
+            sampling["top_p"] = config.top_p
+        if sampling:
+            request["extra_body"] = sampling
+        return request
+
+    async def _one(self, request: dict[str, Any], timeout_s: float) -> Completion:
+        start = time.perf_counter()
+        try:
+            resp = await self._client.messages.create(**request, timeout=timeout_s)
+        except Exception as e:
+            raise _translate(e, self._model, self._url) from e
+        return _completion(resp, time.perf_counter() - start)
+
+
+def _split_system(turns: tuple[Message, ...]) -> tuple[str, list[dict[str, str]]]:
+    """Leading system turns -> the ``system`` text; the rest -> API messages."""
+    head = 0
+    while head < len(turns) and turns[head].role == "system":
+        head += 1
+    if any(m.role == "system" for m in turns[head:]):
+        raise BackendError(
+            "the Messages API takes a system prompt only before the first turn, and this prompt "
+            "has one later; use a prompt format whose system message comes first"
+        )
+    system = "\n\n".join(m.content for m in turns[:head])
+    return system, [{"role": m.role, "content": m.content} for m in turns[head:]]
+
+
+def _completion(resp: Any, latency: float) -> Completion:
+    content = getattr(resp, "content", None)
+    if not isinstance(content, list):
+        raise Retryable("malformed response: no content blocks")
+    texts: list[str] = []
+    thoughts: list[str] = []
+    for block in content:
+        kind = getattr(block, "type", None)
+        if kind == "text":
+            texts.append(str(getattr(block, "text", "") or ""))
+        elif kind == "thinking":
+            thoughts.append(str(getattr(block, "thinking", "") or ""))
+    usage = getattr(resp, "usage", None)
+    # Prompt tokens read from the prompt cache are billed apart but are still prompt tokens.
+    prompt_tokens = sum(
+        int(getattr(usage, name, 0) or 0)
+        for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    )
+    details = getattr(usage, "output_tokens_details", None)
+    return Completion(
+        text="".join(texts),
+        # A reply whose thinking used up max_tokens has no text and stop_reason max_tokens:
+        # "length", i.e. truncated, not an unparsed answer.
+        finish_reason=_FINISH.get(str(getattr(resp, "stop_reason", None)), "other"),
+        reasoning="\n\n".join(thoughts) if thoughts else None,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=int(getattr(usage, "output_tokens", 0) or 0),
+        reasoning_tokens=int(getattr(details, "thinking_tokens", 0) or 0),
+        latency_s=latency,
+    )
+
+
+def _translate(e: Exception, model: str, url: str) -> Exception:
+    """SDK exception -> Retryable (try again) or BackendError (stop the run)."""
+    import anthropic
+
+    if isinstance(e, anthropic.APIStatusError):
+        status = e.status_code
+        message = " ".join(_message(e).split())  # the CLI shows one line
+        if status == 529:
+            return Retryable("HTTP 529 (overloaded)", _retry_after(e.response.headers))
+        if status in (408, 429) or status >= 500:
+            return Retryable(f"HTTP {status}", _retry_after(e.response.headers))
+        if status == 401:
+            return BackendError(f"{url} refused the API key (HTTP 401); check ANTHROPIC_API_KEY")
+        if status == 403:
+            return BackendError(
+                f"the API key may not use {model} (HTTP 403): {message}; check ANTHROPIC_API_KEY "
+                "and the model name"
+            )
+        if status == 404:
+            hint = " (without /v1: the SDK adds it)" if url.endswith("/v1") else ""
+            return BackendError(
+                f"HTTP 404 from {url}: {message}; check the model name and --base-url{hint}"
+            )
+        return BackendError(f"the server rejected the request (HTTP {status}): {message}")
+    if isinstance(e, anthropic.APIConnectionError):  # timeouts are a subclass
+        if _nobody_listening(e):
+            return Retryable(f"connection error: {e.__cause__ or e}")
+        if isinstance(e, anthropic.APITimeoutError):
+            return Retryable("timeout")
+        return Retryable(f"dropped connection: {type(e.__cause__ or e).__name__}")
+    if isinstance(e, (anthropic.APIResponseValidationError, ValueError)):
+        return Retryable(f"malformed response: {type(e).__name__}")
+    return e
