@@ -54,7 +54,9 @@ def run(
     ],
     base_url: Annotated[
         str | None,
-        typer.Option(help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL, else OpenAI)."),
+        typer.Option(
+            help="Endpoint (default $OPENAI_BASE_URL / $ANTHROPIC_BASE_URL, else the vendor's)."
+        ),
     ] = None,
     api: Annotated[Api, typer.Option(help="chat messages or text completions.")] = Api.chat,
     fmt: Annotated[
@@ -77,6 +79,10 @@ def run(
     top_p: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per request attempt.")] = 120.0,
     max_retries: Annotated[int, typer.Option(min=0, help="Retries per request.")] = 6,
+    strategy: Annotated[
+        str,
+        typer.Option(help="single, or self-consistency:k=K[,temperature=T,top_p=P,batch=B]."),
+    ] = "single",
     level: Annotated[
         list[int] | None, typer.Option(min=1, max=5, help="MATH difficulty level(s) to keep.")
     ] = None,
@@ -99,6 +105,7 @@ def run(
     """Evaluate a model on tasks; every sample is stored, cached and resumable."""
     from cothub.api import evaluate
     from cothub.runner import RetryPolicy, RunConfig
+    from cothub.strategies import parse_strategy
     from cothub.tasks import PromptOptions
 
     config = RunConfig(
@@ -115,6 +122,7 @@ def run(
         retry=RetryPolicy(max_retries=max_retries, base_s=backoff),
         where=(("level", tuple(str(v) for v in level)),) if level else (),
         max_context=max_context,
+        strategy=parse_strategy(strategy),
     )
     result = evaluate(
         config,

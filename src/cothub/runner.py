@@ -12,9 +12,9 @@ import json
 import random
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from cothub import __version__
 from cothub.data.source import DataSource, seeded_subset
@@ -22,11 +22,14 @@ from cothub.errors import BackendError, CothubError
 from cothub.models import Backend, Retryable
 from cothub.scoring.metrics import summarize
 from cothub.store import Store
+from cothub.strategies import Strategy
+from cothub.strategies.single import Single
 from cothub.tasks import Prompter, PromptOptions, Task, resolve_task
 from cothub.types import (
     ApiStyle,
     Completion,
     GenerateConfig,
+    Grade,
     Prompt,
     Sample,
     SampleRecord,
@@ -69,6 +72,8 @@ class RunConfig:
     """Keep only samples whose tag has one of these values, e.g. (("level", ("4", "5")),)."""
     max_context: int | None = None
     """The model's context window in tokens; prompts are fitted into it minus max_tokens."""
+    strategy: Strategy = field(default_factory=Single)
+    """How completions are produced per sample (``--strategy``)."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -115,6 +120,7 @@ class RunResult:
     formats: dict[str, str]
     usage: Usage
     wall_s: float
+    strategy: dict[str, object] = field(default_factory=lambda: {"name": "single"})
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -122,6 +128,7 @@ class RunResult:
             "model": self.model,
             "tasks": {k: v.as_json() for k, v in self.summaries.items()},
             "formats": self.formats,
+            "strategy": self.strategy,
             "usage": self.usage.as_json(),
             "wall_s": round(self.wall_s, 3),
         }
@@ -238,6 +245,7 @@ def manifest(plans: Sequence[TaskPlan], backend: Backend, config: RunConfig) -> 
         },
         "selection": {"limit": config.limit, "seed": config.seed},
         "prompt_style": config.options.style,
+        "strategy": config.strategy.describe(),
         "grader": "cothub/" + __version__,
     }
 
@@ -276,6 +284,7 @@ class Runner:
         self._any_success = False
         self._failure: BaseException | None = None
         self._model = str(backend.identity["model"])
+        self._hits: dict[str, list[Completion]] = {}
 
     async def run(self, plans: Sequence[TaskPlan]) -> RunResult:
         started = time.perf_counter()
@@ -316,17 +325,104 @@ class Runner:
             {p.task.name: p.fmt for p in plans},
             self.usage,
             time.perf_counter() - started,
+            self.config.strategy.describe(),
         )
 
     def _summaries(self, plans: Sequence[TaskPlan]) -> dict[str, TaskSummary]:
         out: dict[str, TaskSummary] = {}
         for p in plans:
-            recs = [r for r in self._records if r.task == p.task.name]
+            # Dataset order, not arrival order: float sums must not depend on timing.
+            order = {s.id: i for i, s in enumerate(p.samples)}
+            recs = sorted(
+                (r for r in self._records if r.task == p.task.name),
+                key=lambda r: order[r.sample.id],
+            )
             if recs:
-                out.update(summarize(p.task.name, recs, p.task.aggregate, p.task.breakdowns))
+                part = summarize(p.task.name, recs, p.task.aggregate, p.task.breakdowns)
+                part[p.task.name].extra.update(
+                    self.config.strategy.summary([r.stats for r in recs])
+                )
+                out.update(part)
         return out
 
     async def _execute(self, run_id: str, items: list[_Item]) -> None:
+        if isinstance(self.config.strategy, Single):
+            await self._execute_single(run_id, items)
+        else:
+            await self._execute_strategy(run_id, items)
+
+    async def _pool(self, work: Callable[[], Coroutine[Any, Any, None]], n: int) -> None:
+        """``n`` workers; the first backend failure stops new work, finished work stays saved."""
+        workers = [asyncio.create_task(work()) for _ in range(min(self.config.concurrency, n))]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for w in workers:
+                w.cancel()
+        if self._failure is not None:
+            raise self._failure
+
+    async def _execute_strategy(self, run_id: str, items: list[_Item]) -> None:
+        """Any strategy: each item is solved on its own; every request is cached as it arrives."""
+        strategy = self.config.strategy
+        first = [
+            cache_key(self.backend, it.prompt, strategy.first_config(it.plan.config))
+            for it in items
+        ]
+        self._hits = self.store.cached(list(set(first)))
+        queue = deque(zip(items, first, strict=True))
+        self.progress.start(len(items), 0, 0)
+        await self._pool(lambda: self._solver(run_id, queue), len(queue))
+
+    async def _solver(self, run_id: str, queue: deque[tuple[_Item, str]]) -> None:
+        while queue and self._failure is None:
+            it, key = queue.popleft()
+            sent = 0
+
+            async def generate(prompt: Prompt, config: GenerateConfig) -> list[Completion]:
+                nonlocal sent
+                k = cache_key(self.backend, prompt, config)
+                hit = self._hits.get(k) or self.store.cached([k]).get(k)
+                if hit is not None:
+                    return hit
+                out = await self._call(prompt, config)
+                sent += 1
+                self._hits[k] = out
+                self.store.record(run_id, [], {k: out}, model=self._model)
+                return out
+
+            async def grade(text: str, it: _Item = it) -> Grade:
+                task = it.plan.task
+                if task.slow_grader:
+                    return await asyncio.to_thread(task.grade, it.sample, text, it.plan.fmt)
+                return task.grade(it.sample, text, it.plan.fmt)
+
+            try:
+                outcome = await self.config.strategy.solve(
+                    it.prompt, it.plan.config, generate, grade, it.plan.task.equivalent
+                )
+            except BackendError as e:
+                self._failure = self._failure or e
+                return
+            rec = SampleRecord(
+                task=it.plan.task.name,
+                sample=it.sample,
+                prompt=it.prompt,
+                completion=outcome.completion,
+                grade=outcome.grade,
+                cache_key=key,
+                cached=sent == 0,
+                steps=outcome.steps,
+                stats=outcome.stats,
+            )
+            self.usage.cached += sent == 0
+            self.store.record(run_id, [rec])
+            self._records.append(rec)
+            self.progress.advance(1, int(rec.grade.correct))
+
+    async def _execute_single(self, run_id: str, items: list[_Item]) -> None:
+        """The common case, kept lean: cache hits served in one batch, identical prompts sent
+        once, and each completion committed together with its samples in one transaction."""
         hits = self.store.cached(list({it.key for it in items}))
         pending: dict[str, list[_Item]] = {}
         served: list[SampleRecord] = []
@@ -340,17 +436,7 @@ class Runner:
         self._records.extend(served)
         self.progress.start(len(items), len(served), sum(r.grade.correct for r in served))
         queue = deque(pending.values())
-        workers = [
-            asyncio.create_task(self._worker(run_id, queue))
-            for _ in range(min(self.config.concurrency, len(queue)))
-        ]
-        try:
-            await asyncio.gather(*workers)
-        finally:
-            for w in workers:
-                w.cancel()
-        if self._failure is not None:
-            raise self._failure
+        await self._pool(lambda: self._worker(run_id, queue), len(queue))
 
     async def _worker(self, run_id: str, queue: deque[list[_Item]]) -> None:
         # A worker takes the next request the moment its last one finished: N stay in flight.

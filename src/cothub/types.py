@@ -7,7 +7,7 @@ Every record is frozen: a stage returns a new record instead of mutating the one
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
 ApiStyle = Literal["chat", "completions"]
@@ -155,6 +155,10 @@ class SampleRecord:
     grade: Grade
     cache_key: str
     cached: bool = False
+    steps: tuple[dict[str, Any], ...] = ()
+    """A strategy's intermediate completions (samples, feedback turns, ...), for the store."""
+    stats: dict[str, Any] = field(default_factory=dict)
+    """A strategy's per-sample numbers that its run-level metrics aggregate."""
 
 
 @dataclass(frozen=True, slots=True)

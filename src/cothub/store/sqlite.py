@@ -18,7 +18,7 @@ from typing import Any
 from cothub.errors import CothubError
 from cothub.types import Completion, SampleRecord
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -62,6 +62,8 @@ CREATE TABLE IF NOT EXISTS samples (
     reasoning_tokens  INTEGER NOT NULL,
     latency_s         REAL NOT NULL,
     cache_key         TEXT NOT NULL,
+    steps             TEXT,
+    stats             TEXT,
     PRIMARY KEY (run_id, task, item_id)
 );
 """
@@ -131,6 +133,11 @@ class Store:
             self._db.execute(
                 "INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
+        elif int(row[0]) == 1:  # v2 added a strategy's steps and stats to each sample
+            with self._transaction():
+                self._db.execute("ALTER TABLE samples ADD COLUMN steps TEXT")
+                self._db.execute("ALTER TABLE samples ADD COLUMN stats TEXT")
+                self._db.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
         elif int(row[0]) != SCHEMA_VERSION:
             raise CothubError(
                 f"store {self.path} has schema version {row[0]}, this cothub expects "
@@ -175,7 +182,7 @@ class Store:
                 )
             self._db.executemany(
                 "INSERT OR REPLACE INTO samples VALUES "
-                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [_sample_row(run_id, r) for r in records],
             )
 
@@ -297,4 +304,6 @@ def _sample_row(run_id: str, r: SampleRecord) -> tuple[Any, ...]:
         c.reasoning_tokens,
         c.latency_s,
         r.cache_key,
+        json.dumps(r.steps) if r.steps else None,
+        json.dumps(r.stats) if r.stats else None,
     )

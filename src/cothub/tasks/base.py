@@ -80,6 +80,14 @@ class Task(ABC):
     def prompter(self, data: DataSource, fmt: str, options: PromptOptions) -> Prompter:
         """The prompt renderer for a format."""
 
+    def equivalent(self, a: str, b: str) -> bool:
+        """Whether two extracted answers are the same answer (votes are grouped by this).
+
+        Extracted answers are already canonical for most graders; numeric and symbolic tasks
+        override this with their own equivalence check.
+        """
+        return a == b
+
     @abstractmethod
     def grade(self, sample: Sample, text: str, fmt: str = "") -> Grade:
         """Extract the answer from a completion and judge it against ``sample.gold``.

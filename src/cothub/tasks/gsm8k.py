@@ -23,7 +23,7 @@ from cothub.data.source import (
 )
 from cothub.errors import CothubError
 from cothub.prompts.fewshot import Exemplar, chat_turns, parse_exemplars
-from cothub.scoring.numeric import grade_numeric
+from cothub.scoring.numeric import grade_numeric, numbers_equal
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
 from cothub.types import Grade, Prompt, Sample
 
@@ -136,6 +136,9 @@ class GSM8K(Task):
             block = verbatim if cot and verbatim else _completion_block(exemplars, cot)
             render = _completion_renderer(block, cot)
         return Prompter(render, source, sha256_text(block) if exemplars else "")
+
+    def equivalent(self, a: str, b: str) -> bool:
+        return numbers_equal(a, b)
 
     def grade(self, sample: Sample, text: str, fmt: str = "") -> Grade:
         return grade_numeric(text, sample.gold)

@@ -27,7 +27,7 @@ from cothub.data.source import DataSource, load_hub, seeded_choice, sha256_text
 from cothub.errors import CothubError
 from cothub.extract.latex import gold_from_solution
 from cothub.prompts.fewshot import Exemplar, chat_turns, parse_exemplars
-from cothub.scoring.math_equiv import grade_math
+from cothub.scoring.math_equiv import grade_math, math_equal
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
 from cothub.types import Grade, Prompt, Sample
 
@@ -250,6 +250,9 @@ class MATH(Task):
             render = _completion_renderer(blocks)
         fitted = _fitted(render, len(exemplars), options.max_prompt_tokens)
         return Prompter(fitted, source, sha256_text(blocks[-1]) if exemplars else "")
+
+    def equivalent(self, a: str, b: str) -> bool:
+        return math_equal(a, b)[0]
 
     def grade(self, sample: Sample, text: str, fmt: str = "") -> Grade:
         return grade_math(text, sample.gold)
