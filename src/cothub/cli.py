@@ -6,6 +6,7 @@ Heavy modules (the openai SDK, datasets, rich tables) are imported inside comman
 
 from __future__ import annotations
 
+import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -226,6 +227,10 @@ def show(
             f"{s['gold']!r} · {'correct' if s['correct'] else 'wrong'} · {s['finish_reason']}",
             highlight=False,
         )
+        if s.get("steps"):
+            steps = json.loads(s["steps"])
+            answers = ", ".join(repr(st.get("answer")) for st in steps)
+            console.print(f"[bold]{len(steps)} steps[/bold] answers: {answers}", highlight=False)
 
 
 @app.command("tasks")
