@@ -243,3 +243,21 @@ def test_runs_show_and_tasks(
     assert missing.code == 2 and "cothub runs" in missing.err
     tasks = cli("tasks")
     assert tasks.code == 0 and "gsm8k" in tasks.out and "fewshot-cot (default)" in tasks.out
+
+
+def test_without_prompt_files_exemplars_come_from_the_train_split(
+    cli: Any, gsm8k_server: OpenAIStandIn, data_dir: Path, tmp_path: Path
+) -> None:
+    bare = tmp_path / "data"
+    bare.mkdir()
+    (bare / "gsm8k").symlink_to(data_dir / "gsm8k")  # no cot-hub-prompts folder
+    args = run_args(gsm8k_server, bare, tmp_path, "--limit", "3", "--api", "completions")
+    assert cli(*args).code == 0
+    prompt = gsm8k_server.stats.bodies[0]["prompt"]
+    train = [json.loads(x)["question"] for x in (data_dir / "gsm8k/train.jsonl").open()]
+    shown = [q for q in train if f"Question: {q}\n" in prompt]
+    assert len(shown) == 8 and "<<" not in prompt  # calculator annotations stripped
+    manifest = json.loads(
+        sqlite3.connect(tmp_path / "store.db").execute("SELECT manifest FROM runs").fetchone()[0]
+    )
+    assert manifest["tasks"]["gsm8k"]["exemplars"]["source"] == "train:seed=0"
