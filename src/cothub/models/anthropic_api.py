@@ -35,7 +35,7 @@ from cothub.models.base import Retryable
 
 # Shared with the OpenAI backend: URL scrubbing, Retry-After parsing, error-body messages and
 # "nobody listening" detection do not depend on the API spoken.
-from cothub.models.openai_api import _message, _nobody_listening, _retry_after, public_url
+from cothub.models.sdk_errors import error_message, public_url, retry_after, transport_failure
 from cothub.types import ApiStyle, Completion, FinishReason, GenerateConfig, Message, Prompt
 
 ANTHROPIC_HOST = "api.anthropic.com"
@@ -218,11 +218,11 @@ def _translate(e: Exception, model: str, url: str) -> Exception:
 
     if isinstance(e, anthropic.APIStatusError):
         status = e.status_code
-        message = " ".join(_message(e).split())  # the CLI shows one line
+        message = " ".join(error_message(e).split())  # the CLI shows one line
         if status == 529:
-            return Retryable("HTTP 529 (overloaded)", _retry_after(e.response.headers))
+            return Retryable("HTTP 529 (overloaded)", retry_after(e.response.headers))
         if status in (408, 429) or status >= 500:
-            return Retryable(f"HTTP {status}", _retry_after(e.response.headers))
+            return Retryable(f"HTTP {status}", retry_after(e.response.headers))
         if status == 401:
             return BackendError(f"{url} refused the API key (HTTP 401); check ANTHROPIC_API_KEY")
         if status == 403:
@@ -236,12 +236,4 @@ def _translate(e: Exception, model: str, url: str) -> Exception:
                 f"HTTP 404 from {url}: {message}; check the model name and --base-url{hint}"
             )
         return BackendError(f"the server rejected the request (HTTP {status}): {message}")
-    if isinstance(e, anthropic.APIConnectionError):  # timeouts are a subclass
-        if _nobody_listening(e):
-            return Retryable(f"connection error: {e.__cause__ or e}")
-        if isinstance(e, anthropic.APITimeoutError):
-            return Retryable("timeout")
-        return Retryable(f"dropped connection: {type(e.__cause__ or e).__name__}")
-    if isinstance(e, (anthropic.APIResponseValidationError, ValueError)):
-        return Retryable(f"malformed response: {type(e).__name__}")
-    return e
+    return transport_failure(e, anthropic) or e

@@ -7,26 +7,17 @@ retries so that every backend backs off the same way and every attempt is counte
 from __future__ import annotations
 
 import os
-import socket
 import time
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from cothub.errors import BackendError, CothubError
 from cothub.models.base import Retryable
+from cothub.models.sdk_errors import error_message, public_url, retry_after, transport_failure
 from cothub.types import ApiStyle, Completion, FinishReason, GenerateConfig, Prompt
 
 OPENAI_HOST = "api.openai.com"
 _FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "eos": "stop"}
-
-
-def public_url(url: str) -> str:
-    """The URL without user:password or query string, fit for the store and logs."""
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
 class OpenAIBackend:
@@ -159,58 +150,14 @@ def _translate(e: Exception) -> Exception:
     if isinstance(e, openai.APIStatusError):
         status = e.status_code
         if status == 429 or status >= 500 or status == 408:
-            return Retryable(f"HTTP {status}", _retry_after(e.response.headers))
+            return Retryable(f"HTTP {status}", retry_after(e.response.headers))
         if status in (401, 403):
             return BackendError(
                 f"the server refused the API key (HTTP {status}); check OPENAI_API_KEY"
             )
         if status == 404:
             return BackendError(
-                f"HTTP 404 from the server: {_message(e)}; check the model name and --base-url"
+                f"HTTP 404 from the server: {error_message(e)}; check the model name and --base-url"
             )
-        return BackendError(f"the server rejected the request (HTTP {status}): {_message(e)}")
-    if isinstance(e, openai.APIConnectionError):  # timeouts are a subclass
-        if _nobody_listening(e):
-            return Retryable(f"connection error: {e.__cause__ or e}")
-        if isinstance(e, openai.APITimeoutError):
-            return Retryable("timeout")
-        return Retryable(f"dropped connection: {type(e.__cause__ or e).__name__}")
-    if isinstance(e, (openai.APIResponseValidationError, ValueError)):
-        return Retryable(f"malformed response: {type(e).__name__}")
-    return e
-
-
-def _nobody_listening(e: BaseException) -> bool:
-    """A refused or unresolvable connect somewhere in the cause chain (transports wrap it
-    differently: httpx as ConnectError, the aiohttp transport even as ConnectTimeout)."""
-    seen: BaseException | None = e
-    for _ in range(8):
-        if seen is None:
-            return False
-        if isinstance(seen, (ConnectionRefusedError, socket.gaierror)):
-            return True
-        if type(seen).__name__ == "ClientConnectorError":
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _retry_after(headers: Any) -> float | None:
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name) if headers is not None else None
-        if value is None:
-            continue
-        try:
-            return max(0.0, float(value) * scale)
-        except ValueError:
-            continue  # an HTTP date; fall back to our own backoff
-    return None
-
-
-def _message(e: Any) -> str:
-    body = getattr(e, "body", None)
-    if isinstance(body, dict):
-        msg = body.get("message") or (body.get("error") or {}).get("message")
-        if msg:
-            return str(msg)[:200]
-    return str(getattr(e, "message", e))[:200]
+        return BackendError(f"the server rejected the request (HTTP {status}): {error_message(e)}")
+    return transport_failure(e, openai) or e
