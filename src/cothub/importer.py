@@ -27,7 +27,7 @@ from cothub import __version__
 from cothub.api import write_json
 from cothub.data.source import DataSource
 from cothub.errors import CothubError
-from cothub.runner import RunConfig, RunResult, TaskPlan, Usage, plan, run_id_of
+from cothub.runner import RunConfig, RunResult, TaskPlan, Usage, plan, run_id_of, task_entry
 from cothub.scoring.metrics import summarize
 from cothub.store import open_store
 from cothub.tasks import PromptOptions
@@ -586,17 +586,9 @@ def _manifest(
         "model": {"provider": "import", "model": config.model_name},
         "tasks": {
             p.task.name: {
-                "version": p.task.version,
-                "citation": p.task.citation,
-                "format": p.fmt,
-                "subsets": list(p.subsets),
+                **task_entry(p),
                 "items": len(matching.matches),
                 "dataset_items": len(p.samples),
-                "exemplars": {
-                    "source": p.prompter.exemplar_source,
-                    "sha256": p.prompter.exemplar_hash,
-                },
-                "data": p.provenance,
             }
         },
         "import": {

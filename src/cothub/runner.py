@@ -222,25 +222,26 @@ def _select(samples: list[Sample], limit: int | None, seed: int) -> list[Sample]
     return [s for s in samples if s.id in keep]
 
 
+def task_entry(p: TaskPlan) -> dict[str, object]:
+    """What a run's manifest records of one task: version, format, exemplars, data hashes."""
+    return {
+        "version": p.task.version,
+        "citation": p.task.citation,
+        "format": p.fmt,
+        "subsets": list(p.subsets),
+        "items": len(p.samples),
+        "exemplars": {"source": p.prompter.exemplar_source, "sha256": p.prompter.exemplar_hash},
+        "data": p.provenance,
+    }
+
+
 def manifest(plans: Sequence[TaskPlan], backend: Backend, config: RunConfig) -> dict[str, object]:
     """Everything that can move the numbers. Its hash (minus timestamps) is the run id."""
+    where = {k: list(v) for k, v in config.where}
     return {
         "model": backend.identity,
         "tasks": {
-            p.task.name: {
-                "version": p.task.version,
-                "citation": p.task.citation,
-                "format": p.fmt,
-                "subsets": list(p.subsets),
-                "where": {k: list(v) for k, v in config.where},
-                "items": len(p.samples),
-                "exemplars": {
-                    "source": p.prompter.exemplar_source,
-                    "sha256": p.prompter.exemplar_hash,
-                },
-                "data": p.provenance,
-                "generation": p.config.as_json(),
-            }
+            p.task.name: {**task_entry(p), "where": where, "generation": p.config.as_json()}
             for p in plans
         },
         "selection": {"limit": config.limit, "seed": config.seed},

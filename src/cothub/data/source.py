@@ -42,6 +42,26 @@ class DataSource:
             )
         return cls(root)
 
+    def prompt_file(self, choice: str, prompt_dir: str, named: dict[str, str]) -> Path:
+        """``--prompt-file``: a named exemplar set under ``prompt_dir``, or a path (also tried
+        relative to ``prompt_dir``)."""
+        if choice in named:
+            found = self.find(f"{prompt_dir}/{named[choice]}")
+            if found is None:
+                raise CothubError(
+                    f"named prompt {choice!r} needs --data-dir with {prompt_dir}/; "
+                    "or give a prompt file path"
+                )
+            return found
+        path = Path(choice).expanduser()
+        if not path.is_file() and self.root is not None:
+            path = self.root / prompt_dir / choice
+        if not path.is_file():
+            raise CothubError(
+                f"prompt file {choice!r} not found; give a path or one of {', '.join(named)}"
+            )
+        return path
+
     def find(self, relative: str) -> Path | None:
         """The local file at ``relative``, if there is a data dir holding it."""
         if self.root is None:

@@ -104,23 +104,10 @@ class GSM8K(Task):
         return [_train_exemplar(r) for r in picked], "", f"train:seed={options.seed}"
 
     def _prompt_path(self, data: DataSource, choice: str | None) -> Path | None:
-        if choice is not None and choice not in NAMED_PROMPTS:
-            path = Path(choice).expanduser()
-            if not path.is_file() and data.root is not None:
-                path = data.root / _PROMPT_DIR / choice
-            if not path.is_file():
-                raise CothubError(
-                    f"prompt file {choice!r} not found; give a path or one of "
-                    f"{', '.join(NAMED_PROMPTS)}"
-                )
-            return path
-        found = data.find(f"{_PROMPT_DIR}/{NAMED_PROMPTS[choice or 'original']}")
-        if found is None and choice is not None:
-            raise CothubError(
-                f"named prompt {choice!r} needs --data-dir with {_PROMPT_DIR}/; "
-                "or give a prompt file path"
-            )
-        return found
+        """The chosen file; by default the classic set if the data dir has it, else None."""
+        if choice is not None:
+            return data.prompt_file(choice, _PROMPT_DIR, NAMED_PROMPTS)
+        return data.find(f"{_PROMPT_DIR}/{NAMED_PROMPTS['original']}")
 
     def prompter(self, data: DataSource, fmt: str, options: PromptOptions) -> Prompter:
         cot = fmt.endswith("-cot")

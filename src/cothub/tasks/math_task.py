@@ -217,23 +217,7 @@ class MATH(Task):
         """None (draw from train), a named hub file, or a path (also tried under the hub dir)."""
         if choice is None:
             return None
-        if choice in NAMED_PROMPTS:
-            found = data.find(f"{_PROMPT_DIR}/{NAMED_PROMPTS[choice]}")
-            if found is None:
-                raise CothubError(
-                    f"named prompt {choice!r} needs --data-dir with {_PROMPT_DIR}/; "
-                    "or give a prompt file path"
-                )
-            return found
-        path = Path(choice).expanduser()
-        if not path.is_file() and data.root is not None:
-            path = data.root / _PROMPT_DIR / choice
-        if not path.is_file():
-            raise CothubError(
-                f"prompt file {choice!r} not found; give a path or one of "
-                f"{', '.join(NAMED_PROMPTS)}"
-            )
-        return path
+        return data.prompt_file(choice, _PROMPT_DIR, NAMED_PROMPTS)
 
     def prompter(self, data: DataSource, fmt: str, options: PromptOptions) -> Prompter:
         if fmt.startswith("zeroshot"):
