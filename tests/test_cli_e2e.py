@@ -261,3 +261,34 @@ def test_without_prompt_files_exemplars_come_from_the_train_split(
         sqlite3.connect(tmp_path / "store.db").execute("SELECT manifest FROM runs").fetchone()[0]
     )
     assert manifest["tasks"]["gsm8k"]["exemplars"]["source"] == "train:seed=0"
+
+
+def test_several_models_in_one_command(cli: Any, data_dir: Path, tmp_path: Path) -> None:
+    from conftest import scripted_gsm8k
+
+    good = scripted_gsm8k(data_dir)
+
+    def by_model(request: dict[str, Any]) -> list[Choice] | None:
+        if request["model"] == "weak":
+            return [Choice("The answer is -1.")]
+        return good.choices(request, "", 1)
+
+    with running_server(Script(responder=by_model)) as srv:
+        base = run_args(srv, data_dir, tmp_path, "--limit", "40")
+        i = base.index("--model")
+        del base[i : i + 2]
+        bad = cli(*base, "--model", "openai/strong", "--model", "nope")
+        assert bad.code == 2 and "PROVIDER/MODEL" in bad.err
+        assert srv.stats.completion_requests == 0  # checked before anything was sent
+        r = cli(*base, "--model", "openai/strong", "--model", "openai/weak")
+        assert r.code == 0, r.err
+    runs = json.loads((tmp_path / "out.json").read_text())["runs"]
+    assert [x["model"] for x in runs] == ["openai/strong", "openai/weak"]
+    db = sqlite3.connect(tmp_path / "store.db")
+    ids = [int(r[0].split("/")[1]) for r in db.execute(
+        "SELECT item_id FROM samples WHERE run_id=?", (runs[0]["run_id"],)
+    )]  # fmt: skip
+    assert runs[0]["tasks"]["gsm8k"] == {**runs[0]["tasks"]["gsm8k"], **expected(0, ids)}
+    assert runs[1]["tasks"]["gsm8k"]["correct"] == 0
+    board = cli("leaderboard", "--store", tmp_path / "store.db")
+    assert "openai/strong" in board.out and "openai/weak" in board.out

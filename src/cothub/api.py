@@ -52,6 +52,17 @@ def evaluate(
     return result
 
 
+def parse_models(specs: list[str]) -> list[str]:
+    """Check every ``--model`` up front, so a typo in the third model is caught before the first
+    one spends anything; duplicates are dropped."""
+    seen: list[str] = []
+    for spec in specs:
+        parse_model(spec)
+        if spec not in seen:
+            seen.append(spec)
+    return seen
+
+
 def write_json(path: Path, payload: object) -> None:
     """Write atomically, so a reader never sees half a file."""
     try:

@@ -50,8 +50,11 @@ def run(
     tasks: Annotated[
         list[str], typer.Argument(help="Tasks, e.g. gsm8k bbh/navigate, or hub for all four.")
     ],
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="PROVIDER/MODEL, e.g. openai/gpt-4o-mini.")
+    models: Annotated[
+        list[str],
+        typer.Option(
+            "--model", "-m", help="PROVIDER/MODEL, e.g. openai/gpt-4o-mini; repeat for several."
+        ),
     ],
     base_url: Annotated[
         str | None,
@@ -125,23 +128,31 @@ def run(
         max_context=max_context,
         strategy=parse_strategy(strategy),
     )
-    result = evaluate(
-        config,
-        model=model,
-        base_url=base_url,
-        data_dir=data_dir,
-        store_path=store,
-        json_path=json_path,
-        show_progress=sys.stderr.isatty(),
-    )
     from rich.console import Console
 
+    from cothub.api import parse_models, write_json
     from cothub.report.tables import summary_table, usage_line
 
-    out = result.as_json()
+    specs = parse_models(models)  # every spec checked before the first model runs
     console = Console()
-    console.print(summary_table(f"run {result.run_id} · {result.model}", out["tasks"]))  # type: ignore[arg-type]
-    console.print(usage_line(result.usage.as_json(), result.wall_s))
+    results = []
+    for spec in specs:
+        result = evaluate(
+            config,
+            model=spec,
+            base_url=base_url,
+            data_dir=data_dir,
+            store_path=store,
+            json_path=json_path if len(specs) == 1 else None,
+            show_progress=sys.stderr.isatty(),
+        )
+        results.append(result)
+        out = result.as_json()
+        console.print(summary_table(f"run {result.run_id} · {result.model}", out["tasks"]))  # type: ignore[arg-type]
+        console.print(usage_line(result.usage.as_json(), result.wall_s))
+    if json_path is not None and len(specs) > 1:
+        # Several models: one entry per model, each of the single-model shape.
+        write_json(json_path, {"runs": [r.as_json() for r in results]})
 
 
 @app.command()
