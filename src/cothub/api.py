@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cothub.data.source import DataSource
 from cothub.errors import CothubError
-from cothub.models import make_backend, parse_model
+from cothub.models import check_settings, make_backend, parse_model
 from cothub.runner import Progress, RunConfig, Runner, RunResult, plan
 from cothub.store import open_store
 from cothub.tasks import resolve_task
@@ -29,6 +29,8 @@ def evaluate(
     spec = parse_model(model)
     data = DataSource.resolve(data_dir)
     plans = plan(config, data, config.options.style)
+    for p in plans:  # before a backend loads anything (a local model takes minutes)
+        check_settings(spec.provider, p.config)
     backend = make_backend(spec, config.options.style, base_url)
     store = open_store(store_path)
     progress: Progress | None = None

@@ -36,11 +36,30 @@ class Api(str, Enum):
     completions = "completions"
 
 
+class Scoring(str, Enum):
+    generate = "generate"
+    loglikelihood = "loglikelihood"
+
+
+class Effort(str, Enum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
 StoreOpt = Annotated[
     Path | None,
     typer.Option(
         "--store",
         help="SQLite store (default: $COTHUB_STORE, else cothub.db in the user data directory).",
+    ),
+]
+PricesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--prices",
+        help="Price file (JSON, USD per million tokens) consulted before the built-in table "
+        "(default $COTHUB_PRICES).",
     ),
 ]
 
@@ -62,7 +81,20 @@ def run(
             help="Endpoint (default $OPENAI_BASE_URL / $ANTHROPIC_BASE_URL, else the vendor's)."
         ),
     ] = None,
-    api: Annotated[Api, typer.Option(help="chat messages or text completions.")] = Api.chat,
+    api: Annotated[
+        Api | None,
+        typer.Option(
+            help="chat messages (default) or text completions (the default with --scoring "
+            "loglikelihood)."
+        ),
+    ] = None,
+    scoring: Annotated[
+        Scoring,
+        typer.Option(
+            help="generate answers, or loglikelihood: pick the most likely option of each "
+            "multiple-choice item (hf/ models)."
+        ),
+    ] = Scoring.generate,
     fmt: Annotated[
         str | None, typer.Option("--format", "-f", help="Prompt format (task default if unset).")
     ] = None,
@@ -81,11 +113,25 @@ def run(
     ] = None,
     temperature: Annotated[float, typer.Option(min=0.0, max=2.0, help="0 = greedy.")] = 0.0,
     top_p: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
+    reasoning_effort: Annotated[
+        Effort | None,
+        typer.Option(help="Reasoning effort sent to reasoning models (openai/ backends)."),
+    ] = None,
+    thinking_budget: Annotated[
+        int | None,
+        typer.Option(min=1, help="Thinking tokens (anthropic/ extended thinking, temperature 1)."),
+    ] = None,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per request attempt.")] = 120.0,
     max_retries: Annotated[int, typer.Option(min=0, help="Retries per request.")] = 6,
     strategy: Annotated[
         str,
-        typer.Option(help="single, or self-consistency:k=K[,temperature=T,top_p=P,batch=B]."),
+        typer.Option(
+            help="single, self-consistency:k=K[,temperature=T,top_p=P,batch=B], "
+            "self-refine:rounds=R[,max_feedback_tokens=N], "
+            "complexity:k=K[,m=M,temperature=T,select=complexity|random,batch=B], "
+            "least-to-most[:max_subquestions=N], "
+            "or program[:timeout=S,memory_mb=M,site_packages=B]."
+        ),
     ] = "single",
     level: Annotated[
         list[int] | None, typer.Option(min=1, max=5, help="MATH difficulty level(s) to keep.")
@@ -105,17 +151,33 @@ def run(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write machine-readable results here.")
     ] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Budget in USD per model's run: no new request once it is spent (exit code 3); "
+            "re-run with a higher one to resume.",
+        ),
+    ] = None,
+    prices: PricesOpt = None,
 ) -> None:
-    """Evaluate a model on tasks; every sample is stored, cached and resumable."""
+    """Evaluate a model on tasks; every sample is stored, cached and resumable.
+
+    Exit codes: 0 done, 2 bad input or an unusable server, 3 stopped by --max-cost.
+    """
     from cothub.api import evaluate
+    from cothub.cost import check_priced, load_prices
     from cothub.runner import RetryPolicy, RunConfig
     from cothub.strategies import parse_strategy
     from cothub.tasks import PromptOptions
 
+    # Options are scored after one text prompt, as the original MMLU evaluation did.
+    style = api or (Api.completions if scoring is Scoring.loglikelihood else Api.chat)
+    price_table = load_prices(prices)  # a malformed price file fails before anything runs
     config = RunConfig(
         tasks=tuple(tasks),
         format=fmt,
-        options=PromptOptions(style=api.value, prompt_file=prompt_file, seed=seed),
+        options=PromptOptions(style=style.value, prompt_file=prompt_file, seed=seed),
         limit=limit,
         seed=seed,
         max_tokens=max_tokens,
@@ -126,7 +188,12 @@ def run(
         retry=RetryPolicy(max_retries=max_retries, base_s=backoff),
         where=(("level", tuple(str(v) for v in level)),) if level else (),
         max_context=max_context,
+        reasoning_effort=reasoning_effort.value if reasoning_effort else None,
+        thinking_budget=thinking_budget,
         strategy=parse_strategy(strategy),
+        max_cost=max_cost,
+        prices=price_table,
+        scoring=scoring.value,
     )
     from rich.console import Console
 
@@ -134,6 +201,8 @@ def run(
     from cothub.report.tables import summary_table, usage_line
 
     specs = parse_models(models)  # every spec checked before the first model runs
+    if max_cost is not None:
+        check_priced(price_table, specs)
     console = Console()
     results = []
     for spec in specs:
@@ -153,6 +222,15 @@ def run(
     if json_path is not None and len(specs) > 1:
         # Several models: one entry per model, each of the single-model shape.
         write_json(json_path, {"runs": [r.as_json() for r in results]})
+    stopped = [r for r in results if r.status == "stopped"]
+    if stopped:
+        spent = ", ".join(f"run {r.run_id} has cost ${r.usage.cost_usd or 0:.4f}" for r in stopped)
+        typer.echo(
+            f"cothub: --max-cost ${max_cost:g} reached ({spent}); finished samples are saved, "
+            "re-run with a higher --max-cost to resume",
+            err=True,
+        )
+        raise SystemExit(3)
 
 
 @app.command()
@@ -198,6 +276,30 @@ def leaderboard(
 
 
 @app.command()
+def compare(
+    run_ids: Annotated[
+        list[str],
+        typer.Argument(help="Two or more run ids (or unique prefixes); the first is the baseline."),
+    ],
+    store: StoreOpt = None,
+    fmt: Annotated[BoardFormat, typer.Option("--format", help="md, csv or json.")] = BoardFormat.md,
+    prices: PricesOpt = None,
+) -> None:
+    """Runs of the same benchmark side by side: accuracy, tokens, requests and cost per item,
+    and each run against the first (accuracy change for the token multiple, McNemar test)."""
+    from cothub.cost import load_prices
+    from cothub.report import compare as cmp
+    from cothub.store import open_store
+
+    table = load_prices(prices)
+    db = open_store(store)
+    runs = [db.run(r) for r in run_ids]
+    result = cmp.build(runs, {r.run_id: db.sample_usage(r.run_id) for r in runs}, table)
+    render = {"md": cmp.to_markdown, "csv": cmp.to_csv, "json": cmp.to_json}[fmt.value]
+    typer.echo(render(result))
+
+
+@app.command()
 def show(
     run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
     wrong: Annotated[bool, typer.Option("--wrong", help="List wrong samples.")] = False,
@@ -232,7 +334,7 @@ def show(
     for s in db.samples(r.run_id, " OR ".join(wheres), limit):
         console.rule(f"{s['task']} {s['item_id']}")
         console.print("[bold]question[/bold]", s["question"], markup=True, highlight=False)
-        console.print("[bold]completion[/bold]", s["completion"], markup=True, highlight=False)
+        _print_completion(console, s["completion"], s.get("reasoning"))
         console.print(
             f"[bold]answer[/bold] {s['answer']!r} ({s['method']}) · [bold]gold[/bold] "
             f"{s['gold']!r} · {'correct' if s['correct'] else 'wrong'} · {s['finish_reason']}",
@@ -242,6 +344,26 @@ def show(
             steps = json.loads(s["steps"])
             answers = ", ".join(repr(st.get("answer")) for st in steps)
             console.print(f"[bold]{len(steps)} steps[/bold] answers: {answers}", highlight=False)
+
+
+def _print_completion(console: Any, text: str, reasoning: str | None) -> None:
+    """The thinking (shortened: it can run to thousands of words) above the answer text; an
+    inline ``<think>`` block is shown once, as the thinking, not again inside the completion.
+    Model text is escaped: a ``[/INST]`` in it is not rich markup."""
+    from rich.markup import escape
+
+    from cothub.extract.reasoning import split_thinking
+    from cothub.report.tables import shorten
+
+    answer, inline = split_thinking(text)
+    shown = reasoning or inline  # rows stored before inline thinking was copied have none
+    if shown:
+        console.print(f"[bold]reasoning[/bold] {escape(shorten(shown))}", highlight=False)
+    if inline and answer is None:
+        text = "(the thinking never closed: no answer)"
+    elif inline and answer is not None:
+        text = answer.strip()
+    console.print(f"[bold]completion[/bold] {escape(text)}", highlight=False)
 
 
 @app.command("tasks")

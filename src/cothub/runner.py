@@ -14,15 +14,26 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from cothub import __version__
+from cothub.cost import (
+    Budget,
+    BudgetReached,
+    ItemUsage,
+    PriceTable,
+    accounting,
+    check_priced,
+    load_prices,
+    total_cost,
+)
 from cothub.data.source import DataSource, seeded_subset
 from cothub.errors import BackendError, CothubError
-from cothub.models import Backend, Retryable
+from cothub.models import Backend, Retryable, check_settings
+from cothub.models.base import Scorer
 from cothub.scoring.metrics import summarize
 from cothub.store import Store
-from cothub.strategies import Strategy
+from cothub.strategies import ShapesPrompts, Strategy
 from cothub.strategies.single import Single
 from cothub.tasks import Prompter, PromptOptions, Task, resolve_task
 from cothub.types import (
@@ -35,6 +46,8 @@ from cothub.types import (
     SampleRecord,
     TaskSummary,
 )
+
+Scoring = Literal["generate", "loglikelihood"]
 
 HUB = ("gsm8k", "math", "mmlu", "bbh")
 """``cothub run hub``: the four headline benchmarks of Chain-of-Thought Hub."""
@@ -72,9 +85,20 @@ class RunConfig:
     """Keep only samples whose tag has one of these values, e.g. (("level", ("4", "5")),)."""
     max_context: int | None = None
     """The model's context window in tokens; prompts are fitted into it minus max_tokens."""
+    reasoning_effort: str | None = None
+    """``--reasoning-effort`` (low/medium/high), sent to backends that take it."""
+    thinking_budget: int | None = None
+    """``--thinking-budget`` in tokens (Anthropic extended thinking)."""
     strategy: Strategy = field(default_factory=Single)
     """How completions are produced per sample (``--strategy``)."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    scoring: Scoring = "generate"
+    """``loglikelihood``: multiple-choice items are answered by the most likely option
+    (``--scoring``), with backends that score text."""
+    max_cost: float | None = None
+    """``--max-cost`` in USD: no new request once the run has cost this much (``cost.Budget``)."""
+    prices: PriceTable | None = None
+    """Prices per model (``--prices``); None: the built-in table under ``$COTHUB_PRICES``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +124,10 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     reasoning_tokens: int = 0
+    cost_usd: float | None = None
+    """What the run's samples cost at list price when they were made; None: model unpriced."""
 
-    def as_json(self) -> dict[str, int]:
+    def as_json(self) -> dict[str, int | float | None]:
         return {
             "requests": self.requests,
             "cached": self.cached,
@@ -109,6 +135,7 @@ class Usage:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "reasoning_tokens": self.reasoning_tokens,
+            "cost_usd": self.cost_usd,
         }
 
 
@@ -121,11 +148,14 @@ class RunResult:
     usage: Usage
     wall_s: float
     strategy: dict[str, object] = field(default_factory=lambda: {"name": "single"})
+    status: str = "complete"
+    """``complete``, or ``stopped`` when ``--max-cost`` ended it with items left to do."""
 
     def as_json(self) -> dict[str, object]:
         return {
             "run_id": self.run_id,
             "model": self.model,
+            "status": self.status,
             "tasks": {k: v.as_json() for k, v in self.summaries.items()},
             "formats": self.formats,
             "strategy": self.strategy,
@@ -176,14 +206,20 @@ def plan(config: RunConfig, data: DataSource, style: ApiStyle) -> list[TaskPlan]
             )
         loaded = task.load(data, subsets)
         samples = _select(_where(task, loaded.samples, config.where), config.limit, config.seed)
+        if config.scoring == "loglikelihood":
+            _check_scorable(config, task, fmt, samples, style)
         gen = GenerateConfig(
             max_tokens=config.max_tokens or task.max_tokens(fmt),
             temperature=config.temperature,
             top_p=config.top_p,
             seed=config.seed if config.temperature > 0 else None,
             timeout_s=config.timeout_s,
+            reasoning_effort=config.reasoning_effort,
+            thinking_budget=config.thinking_budget,
         )
         options = config.options
+        if isinstance(config.strategy, ShapesPrompts):  # e.g. complexity-based exemplars
+            options = config.strategy.prompt_options(options)
         if config.max_context is not None:
             budget = config.max_context - gen.max_tokens
             if budget <= 0:
@@ -195,6 +231,24 @@ def plan(config: RunConfig, data: DataSource, style: ApiStyle) -> list[TaskPlan]
         prompter = task.prompter(data, fmt, options)
         plans.append(TaskPlan(task, fmt, samples, prompter, gen, loaded.provenance, tuple(subsets)))
     return plans
+
+
+def _check_scorable(
+    config: RunConfig, task: Task, fmt: str, samples: list[Sample], style: ApiStyle
+) -> None:
+    """``--scoring loglikelihood`` scores options after a text prompt, one per item."""
+    if not isinstance(config.strategy, Single):
+        raise CothubError("--strategy does not combine with --scoring loglikelihood; drop one")
+    if style != "completions":
+        raise CothubError("--scoring loglikelihood scores a text prompt; use --api completions")
+    for s in samples:
+        if task.choices(s, fmt) is None:
+            name = f"{task.name}/{s.subset}" if s.subset else task.name
+            raise CothubError(
+                f"{name} ({fmt}) has no options to score: --scoring loglikelihood needs "
+                "multiple-choice items in an answer-only format (e.g. mmlu, or bbh/date_"
+                "understanding --format fewshot-direct)"
+            )
 
 
 def _where(
@@ -238,7 +292,7 @@ def task_entry(p: TaskPlan) -> dict[str, object]:
 def manifest(plans: Sequence[TaskPlan], backend: Backend, config: RunConfig) -> dict[str, object]:
     """Everything that can move the numbers. Its hash (minus timestamps) is the run id."""
     where = {k: list(v) for k, v in config.where}
-    return {
+    man: dict[str, object] = {
         "model": backend.identity,
         "tasks": {
             p.task.name: {**task_entry(p), "where": where, "generation": p.config.as_json()}
@@ -249,6 +303,9 @@ def manifest(plans: Sequence[TaskPlan], backend: Backend, config: RunConfig) -> 
         "strategy": config.strategy.describe(),
         "grader": "cothub/" + __version__,
     }
+    if config.scoring != "generate":  # only then: other runs keep the ids they always had
+        man["scoring"] = config.scoring
+    return man
 
 
 def run_id_of(man: dict[str, object]) -> str:
@@ -262,12 +319,25 @@ def cache_key(backend: Backend, prompt: Prompt, config: GenerateConfig) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+def score_key(backend: Backend, prompt: Prompt, options: Sequence[str]) -> str:
+    """What determines option log-likelihoods: model, prompt and the options scored."""
+    body = {
+        "model": backend.identity,
+        "prompt": prompt.as_json(),
+        "options": list(options),
+        "scoring": "loglikelihood",
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
 @dataclass(slots=True)
 class _Item:
     plan: TaskPlan
     sample: Sample
     prompt: Prompt
     key: str
+    options: tuple[str, ...] = ()
+    """``--scoring loglikelihood``: the continuations scored."""
 
 
 class Runner:
@@ -286,9 +356,23 @@ class Runner:
         self._failure: BaseException | None = None
         self._model = str(backend.identity["model"])
         self._hits: dict[str, list[Completion]] = {}
+        prices = config.prices or load_prices()
+        priced_as = f"{backend.identity.get('provider')}/{self._model}"
+        self._price = prices.lookup(priced_as)
+        if config.max_cost is not None:  # refused before the run is recorded or anything is sent
+            check_priced(prices, [priced_as])
+        self._budget: Budget | None = None
+        self._stopped = False
 
     async def run(self, plans: Sequence[TaskPlan]) -> RunResult:
         started = time.perf_counter()
+        if self.config.scoring == "loglikelihood" and not isinstance(self.backend, Scorer):
+            raise CothubError(
+                f"--scoring loglikelihood needs a model that scores text, such as hf/MODEL; "
+                f"{self.backend.identity.get('provider')}/ models only generate"
+            )
+        for p in plans:  # refused before the run is recorded or anything is sent
+            check_settings(str(self.backend.identity.get("provider")), p.config)
         man = manifest(plans, self.backend, self.config)
         run_id = run_id_of(man)
         model = (
@@ -297,28 +381,33 @@ class Runner:
         self.store.begin_run(
             run_id, model, [p.task.name for p in plans], {**man, "started_at": time.time()}
         )
-        items = [
-            _Item(p, s, prompt, cache_key(self.backend, prompt, p.config))
-            for p in plans
-            for s, prompt in ((s, p.prompter.render(s)) for s in p.samples)
-        ]
+        if self.config.max_cost is not None and self._price is not None:
+            # What earlier invocations of this run already spent counts against the same budget.
+            stored = [ItemUsage.from_row(r) for r in self.store.sample_usage(run_id)]
+            spent = total_cost(stored, self._price) or 0.0
+            self._budget = Budget(self.config.max_cost, self._price, spent)
+        items = [self._item(p, s, p.prompter.render(s)) for p in plans for s in p.samples]
         status = "failed"
         try:
             await self._execute(run_id, items)
-            status = "complete"
+            status = "stopped" if self._stopped else "complete"
         except asyncio.CancelledError:
             status = "interrupted"
             raise
         finally:
             summaries = self._summaries(plans)
             self.store.finish_run(
-                run_id, status, {k: v.as_json() for k, v in summaries.items()} or None
+                run_id,
+                status,
+                {k: v.as_json() for k, v in summaries.items()} or None,
+                wall_s=time.perf_counter() - started,
             )
             self.progress.stop()
         for r in self._records:
             self.usage.prompt_tokens += r.completion.prompt_tokens
             self.usage.completion_tokens += r.completion.completion_tokens
             self.usage.reasoning_tokens += r.completion.reasoning_tokens
+        self.usage.cost_usd = total_cost(map(ItemUsage.of, self._records), self._price)
         return RunResult(
             run_id,
             model,
@@ -327,6 +416,7 @@ class Runner:
             self.usage,
             time.perf_counter() - started,
             self.config.strategy.describe(),
+            status,
         )
 
     def _summaries(self, plans: Sequence[TaskPlan]) -> dict[str, TaskSummary]:
@@ -343,11 +433,21 @@ class Runner:
                 part[p.task.name].extra.update(
                     self.config.strategy.summary([r.stats for r in recs])
                 )
+                usage = [ItemUsage.of(r) for r in recs]
+                part[p.task.name].extra.update(accounting(usage, self._price))
                 out.update(part)
         return out
 
+    def _item(self, p: TaskPlan, s: Sample, prompt: Prompt) -> _Item:
+        if self.config.scoring == "generate":
+            return _Item(p, s, prompt, cache_key(self.backend, prompt, p.config))
+        options = tuple(p.task.choices(s, p.fmt) or ())
+        return _Item(p, s, prompt, score_key(self.backend, prompt, options), options)
+
     async def _execute(self, run_id: str, items: list[_Item]) -> None:
-        if isinstance(self.config.strategy, Single):
+        if self.config.scoring == "loglikelihood":
+            await self._execute_loglikelihood(run_id, items)
+        elif isinstance(self.config.strategy, Single):
             await self._execute_single(run_id, items)
         else:
             await self._execute_strategy(run_id, items)
@@ -379,10 +479,14 @@ class Runner:
         while queue and self._failure is None:
             it, key = queue.popleft()
             sent = 0
+            asked: set[str] = set()  # distinct requests the item needs, sent now or cached
 
-            async def generate(prompt: Prompt, config: GenerateConfig) -> list[Completion]:
+            async def generate(
+                prompt: Prompt, config: GenerateConfig, asked: set[str] = asked
+            ) -> list[Completion]:
                 nonlocal sent
                 k = cache_key(self.backend, prompt, config)
+                asked.add(k)
                 hit = self._hits.get(k) or self.store.cached([k]).get(k)
                 if hit is not None:
                     return hit
@@ -400,10 +504,13 @@ class Runner:
 
             try:
                 outcome = await self.config.strategy.solve(
-                    it.prompt, it.plan.config, generate, grade, it.plan.task.equivalent
+                    it.sample, it.prompt, it.plan.config, generate, grade, it.plan.task.equivalent
                 )
             except BackendError as e:
                 self._failure = self._failure or e
+                return
+            except BudgetReached:  # the item's finished requests are cached for the resume
+                self._stopped = True
                 return
             rec = SampleRecord(
                 task=it.plan.task.name,
@@ -415,11 +522,52 @@ class Runner:
                 cached=sent == 0,
                 steps=outcome.steps,
                 stats=outcome.stats,
+                requests=len(asked),
             )
             self.usage.cached += sent == 0
             self.store.record(run_id, [rec])
             self._records.append(rec)
             self.progress.advance(1, int(rec.grade.correct))
+
+    async def _execute_loglikelihood(self, run_id: str, items: list[_Item]) -> None:
+        """``--scoring loglikelihood``: one scoring call per item, its options' log-likelihoods
+        cached (committed before the sample) and the most likely option graded as the answer."""
+        hits = self.store.cached_scores(list({it.key for it in items}))
+        served = [self._pick(it, hits[it.key], cached=True) for it in items if it.key in hits]
+        self.usage.cached = len(served)
+        self.store.record(run_id, served)
+        self._records.extend(served)
+        self.progress.start(len(items), len(served), sum(r.grade.correct for r in served))
+        queue = deque(it for it in items if it.key not in hits)
+        await self._pool(lambda: self._scorer(run_id, queue), len(queue))
+
+    async def _scorer(self, run_id: str, queue: deque[_Item]) -> None:
+        assert isinstance(self.backend, Scorer)
+        while queue and self._failure is None:
+            it = queue.popleft()
+            try:
+                scores = await self.backend.loglikelihood(
+                    [(it.prompt.text, option) for option in it.options]
+                )
+            except BackendError as e:
+                self._failure = self._failure or e
+                return
+            self.usage.requests += 1
+            self.store.record_scores(it.key, scores, model=self._model)
+            rec = self._pick(it, scores)
+            self.store.record(run_id, [rec])
+            self._records.append(rec)
+            self.progress.advance(1, int(rec.grade.correct))
+
+    def _pick(self, it: _Item, scores: Sequence[float], cached: bool = False) -> SampleRecord:
+        """The most likely option (the first on a tie) as the completion; every option's score
+        in ``steps``."""
+        best = max(range(len(scores)), key=lambda i: (scores[i], -i))
+        record = self._grade(it, Completion(it.options[best], "stop"), cached=cached)
+        steps = tuple(
+            {"option": o, "loglikelihood": s} for o, s in zip(it.options, scores, strict=True)
+        )
+        return replace(record, steps=steps)
 
     async def _execute_single(self, run_id: str, items: list[_Item]) -> None:
         """The common case, kept lean: cache hits served in one batch, identical prompts sent
@@ -427,9 +575,12 @@ class Runner:
         hits = self.store.cached(list({it.key for it in items}))
         pending: dict[str, list[_Item]] = {}
         served: list[SampleRecord] = []
+        carried: set[str] = set()  # one request served all items with this prompt: the first
         for it in items:
             if it.key in hits:
-                served.append(self._grade(it, hits[it.key][0], cached=True))
+                first = it.key not in carried
+                carried.add(it.key)
+                served.append(self._grade(it, hits[it.key][0], cached=True, requests=int(first)))
             else:
                 pending.setdefault(it.key, []).append(it)
         self.usage.cached = len(served)
@@ -449,6 +600,9 @@ class Runner:
             except BackendError as e:
                 self._failure = self._failure or e
                 return
+            except BudgetReached:
+                self._stopped = True
+                return
             if first.plan.task.slow_grader:
                 recs = await asyncio.to_thread(self._grade_all, group, completions[0])
             else:
@@ -462,10 +616,14 @@ class Runner:
     async def _call(self, prompt: Prompt, config: GenerateConfig) -> list[Completion]:
         policy = self.config.retry
         attempt = 0
+        if self._budget is not None:
+            self._budget.check()  # before each new request; its retries are not new requests
         while True:
             try:
                 out = await self.backend.generate(prompt, config)
                 self.usage.requests += 1
+                if self._budget is not None:
+                    self._budget.spend(out)
                 self._any_success = True
                 return out
             except Retryable as e:
@@ -489,9 +647,11 @@ class Runner:
                 await asyncio.sleep(policy.delay(attempt - 1, e.retry_after))
 
     def _grade_all(self, group: list[_Item], completion: Completion) -> list[SampleRecord]:
-        return [self._grade(it, completion) for it in group]
+        return [self._grade(it, completion, requests=int(i == 0)) for i, it in enumerate(group)]
 
-    def _grade(self, it: _Item, completion: Completion, cached: bool = False) -> SampleRecord:
+    def _grade(
+        self, it: _Item, completion: Completion, cached: bool = False, requests: int = 1
+    ) -> SampleRecord:
         grade = it.plan.task.grade(it.sample, completion.text, it.plan.fmt)
         return SampleRecord(
             task=it.plan.task.name,
@@ -501,4 +661,5 @@ class Runner:
             grade=grade,
             cache_key=it.key,
             cached=cached,
+            requests=requests,
         )

@@ -81,15 +81,25 @@ class GenerateConfig:
     """Completions per request."""
     timeout_s: float = 120.0
     """Per-request timeout; a request that exceeds it is retried."""
+    reasoning_effort: str | None = None
+    """``low``/``medium``/``high`` for reasoning models that take it (OpenAI-style); None: unset."""
+    thinking_budget: int | None = None
+    """Thinking tokens allowed (Anthropic extended thinking); None: thinking not requested."""
 
     def as_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
             "top_p": self.top_p,
             "seed": self.seed,
             "n": self.n,
         }
+        # Only when set: runs without them keep the cache keys and run ids they always had.
+        if self.reasoning_effort is not None:
+            out["reasoning_effort"] = self.reasoning_effort
+        if self.thinking_budget is not None:
+            out["thinking_budget"] = self.thinking_budget
+        return out
 
 
 FinishReason = Literal["stop", "length", "error", "other"]
@@ -100,11 +110,13 @@ class Completion:
     """One model response, with what it cost."""
 
     text: str
-    """The answer text (for reasoning models: without the thinking)."""
+    """The text as the model returned it; inline ``<think>`` blocks stay in it (graders skip
+    them), thinking a server returned separately does not."""
     finish_reason: FinishReason
     """``length`` means the token limit cut it off."""
     reasoning: str | None = None
-    """Thinking content a server returned separately (``reasoning_content``); never graded."""
+    """The thinking, for reading only (never graded): a separate field (``reasoning_content``,
+    Anthropic thinking blocks) or a copy of the inline ``<think>`` content of ``text``."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     reasoning_tokens: int = 0
@@ -159,6 +171,9 @@ class SampleRecord:
     """A strategy's intermediate completions (samples, feedback turns, ...), for the store."""
     stats: dict[str, Any] = field(default_factory=dict)
     """A strategy's per-sample numbers that its run-level metrics aggregate."""
+    requests: int | None = None
+    """Model requests that producing this sample took when it was first made (a cache hit keeps
+    that count); None when unknown, e.g. for imported completions."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,3 +35,35 @@ def split_thinking(text: str) -> tuple[str | None, str]:
 def strip_thinking(text: str) -> str | None:
     """The gradeable part of ``text``; None when an unclosed thinking block leaves no answer."""
     return split_thinking(text)[0]
+
+
+def unclosed_thinking(text: str) -> bool:
+    """True when ``text`` opens a thinking block and never closes it: no answer, and reported
+    apart from wrong answers (a server may still say ``stop`` for such a reply)."""
+    return split_thinking(text)[0] is None
+
+
+def inline_thinking(text: str) -> str | None:
+    """The thinking written inline in ``text`` (None when it has no thinking tags).
+
+    Backends copy it into :attr:`Completion.reasoning` for display; the text itself keeps it.
+    """
+    if _CLOSE.search(text) is None and _OPEN.search(text) is None:
+        return None
+    return split_thinking(text)[1]
+
+
+def open_thinking_tail(rendered_prompt: str) -> str:
+    """The part of a rendered prompt from a thinking tag it leaves open to its end, else "".
+
+    Chat templates such as DeepSeek-R1's end the prompt with ``<think>\n``: the model's reply
+    then holds only the closing tag, and an unclosed block would look like a plain answer.
+    Prepending this tail to the reply restores what the assistant turn really holds.
+    """
+    opens = list(_OPEN.finditer(rendered_prompt))
+    if not opens:
+        return ""
+    last = opens[-1]
+    if _CLOSE.search(rendered_prompt, last.end()) is not None:
+        return ""
+    return rendered_prompt[last.start() :]

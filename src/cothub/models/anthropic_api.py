@@ -15,8 +15,10 @@ or :class:`BackendError`. Where the Messages API differs from OpenAI's:
 - ``temperature`` and ``top_p`` go in ``extra_body``: this SDK's ``create`` no longer lists them,
   but the API takes them, and a backend must not fall back on a server default (some newer
   models refuse ``temperature``; their 400 then names the cause).
-- Extended thinking (``thinking_budget``) samples at temperature 1 by the API's rules, so the
-  run must ask for ``temperature`` 1 (it is then omitted) rather than have it silently changed;
+- Extended thinking (``--thinking-budget``, i.e. ``GenerateConfig.thinking_budget``, or the
+  constructor's ``thinking_budget`` for programmatic use; the two must agree when both are set)
+  samples at temperature 1 by the API's rules, so the run must ask for ``temperature`` 1 (it is
+  then omitted) rather than have it silently changed;
   thinking counts toward ``max_tokens``, so the budget must stay below it. ``thinking`` blocks
   become :attr:`Completion.reasoning` (never graded), ``text`` blocks the graded text;
   ``redacted_thinking`` holds only ciphertext and is dropped.
@@ -137,7 +139,8 @@ class AnthropicBackend:
         if stops:
             request["stop_sequences"] = stops
         sampling: dict[str, Any] = {}
-        if self._thinking is None:
+        budget = self._budget(config)
+        if budget is None:
             sampling["temperature"] = config.temperature
         else:
             if config.temperature != 1.0:
@@ -145,17 +148,34 @@ class AnthropicBackend:
                     f"extended thinking samples at temperature 1 (an API rule), but the run asks "
                     f"for {config.temperature:g}; pass --temperature 1"
                 )
-            if self._thinking >= config.max_tokens:
+            if budget >= config.max_tokens:
                 raise BackendError(
-                    f"the thinking budget ({self._thinking} tokens) must be below --max-tokens "
+                    f"the thinking budget ({budget} tokens) must be below --max-tokens "
                     f"({config.max_tokens}), which also bounds the thinking; raise --max-tokens"
                 )
-            request["thinking"] = {"type": "enabled", "budget_tokens": self._thinking}
+            request["thinking"] = {"type": "enabled", "budget_tokens": budget}
         if config.top_p is not None:
             sampling["top_p"] = config.top_p
         if sampling:
             request["extra_body"] = sampling
         return request
+
+    def _budget(self, config: GenerateConfig) -> int | None:
+        """The thinking budget of this request: the run's setting, else the constructor's."""
+        budget = config.thinking_budget
+        if budget is None:
+            return self._thinking
+        if self._thinking is not None and budget != self._thinking:
+            raise BackendError(
+                f"--thinking-budget {budget} contradicts this backend's thinking budget of "
+                f"{self._thinking} tokens; set one of them"
+            )
+        if budget < MIN_THINKING_BUDGET:
+            raise BackendError(
+                f"--thinking-budget {budget} is below the API's minimum of "
+                f"{MIN_THINKING_BUDGET} tokens; raise it"
+            )
+        return budget
 
     async def _one(self, request: dict[str, Any], timeout_s: float) -> Completion:
         start = time.perf_counter()

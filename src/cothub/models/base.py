@@ -7,12 +7,12 @@ as :class:`Retryable` (the runner backs off and tries again) or :class:`BackendE
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from cothub.errors import BackendError
 from cothub.types import ApiStyle, Completion, GenerateConfig, Prompt
 
-__all__ = ["Backend", "BackendError", "Retryable"]
+__all__ = ["Backend", "BackendError", "Retryable", "Scorer"]
 
 
 class Retryable(Exception):
@@ -47,4 +47,14 @@ class Backend(Protocol):
 
     async def aclose(self) -> None:
         """Release connections."""
+        ...
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """A backend that can also score text (local models): ``--scoring loglikelihood`` needs one."""
+
+    async def loglikelihood(self, requests: list[tuple[str, str]]) -> list[float]:
+        """Per (context, continuation): the summed log-probability of the continuation's tokens
+        given the context; raise BackendError when it cannot."""
         ...

@@ -2,6 +2,15 @@
 
 Only translation lives here. The SDK's own retries are off (``max_retries=0``): the runner owns
 retries so that every backend backs off the same way and every attempt is counted.
+
+Reasoning models: ``--reasoning-effort`` goes out as ``reasoning_effort``. The token limit is sent
+as ``max_completion_tokens`` to OpenAI's own chat endpoint (its documented field, the only one its
+o-series and gpt-5 models accept; it bounds thinking plus answer) and as ``max_tokens`` to every
+other server, which is the field all OpenAI-compatible servers read. Thinking a server returns
+apart (``reasoning_content``) becomes :attr:`Completion.reasoning`; inline ``<think>`` blocks
+stay in the text, which is kept raw, and are copied into ``reasoning`` for display. (A model whose
+chat template opens ``<think>`` in the prompt, served without a reasoning parser, returns a block
+that never closed as plain text: serve it with vLLM's ``--reasoning-parser``.)
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cothub.errors import BackendError, CothubError
+from cothub.extract.reasoning import inline_thinking
 from cothub.models.base import Retryable
 from cothub.models.sdk_errors import error_message, public_url, retry_after, transport_failure
 from cothub.types import ApiStyle, Completion, FinishReason, GenerateConfig, Prompt
@@ -49,6 +59,8 @@ class OpenAIBackend:
             api_key=key, base_url=base_url, max_retries=0, http_client=_http_client(openai)
         )
         self._path = "/chat/completions" if style == "chat" else "/completions"
+        official = parts.hostname == OPENAI_HOST and style == "chat"
+        self._max_field = "max_completion_tokens" if official else "max_tokens"
         self._cast: type[Any] = ChatCompletion if style == "chat" else TextCompletion
 
     @property
@@ -70,9 +82,11 @@ class OpenAIBackend:
     async def generate(self, prompt: Prompt, config: GenerateConfig) -> list[Completion]:
         body: dict[str, Any] = {
             "model": self._model,
-            "max_tokens": config.max_tokens,
+            self._max_field: config.max_tokens,
             "temperature": config.temperature,
         }
+        if config.reasoning_effort is not None:
+            body["reasoning_effort"] = config.reasoning_effort
         if config.n != 1:
             body["n"] = config.n
         if config.top_p is not None:
@@ -128,12 +142,14 @@ def _completions(resp: Any, style: ApiStyle, latency: float) -> list[Completion]
             reasoning = extra.get("reasoning_content") or extra.get("reasoning")
         else:
             text, reasoning = ch.text or "", None
+        if not isinstance(reasoning, str):
+            reasoning = inline_thinking(text)
         # Usage is per request: the first choice carries it, so sums over choices stay exact.
         out.append(
             Completion(
                 text=text,
                 finish_reason=_FINISH.get(str(ch.finish_reason), "other"),
-                reasoning=reasoning if isinstance(reasoning, str) else None,
+                reasoning=reasoning,
                 prompt_tokens=prompt_tokens if i == 0 else 0,
                 completion_tokens=completion_tokens if i == 0 else 0,
                 reasoning_tokens=reasoning_tokens if i == 0 else 0,

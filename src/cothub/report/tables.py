@@ -22,6 +22,16 @@ def summary_table(title: str, tasks: Mapping[str, Mapping[str, Any]]) -> Any:
     table.add_column("unparsed", justify="right")
     table.add_column("truncated", justify="right")
     table.add_column("disagree", justify="right")
+    # Truncated replies whose thinking never closed, named under the table when there are any
+    # (a column would squeeze the CI out of an 80-column terminal).
+    unclosed = [
+        f"{k} {s['unclosed_thinking']}"
+        for k, s in tasks.items()
+        if s.get("unclosed_thinking") and "/" not in k  # headlines only; subsets sum to them
+    ]
+    if unclosed:
+        table.caption = "truncated in unclosed thinking: " + ", ".join(unclosed)
+        table.caption_justify = "left"
     for name, s in tasks.items():
         label = name if "/" in name else f"[bold]{name}[/bold]"
         if s.get("aggregate") == "macro":
@@ -39,7 +49,16 @@ def summary_table(title: str, tasks: Mapping[str, Mapping[str, Any]]) -> Any:
     return table
 
 
-def usage_line(usage: Mapping[str, int], wall_s: float | None) -> str:
+def shorten(text: str, keep: int = 600) -> str:
+    """Head and tail of a long text with the middle elided (how it began and what it concluded)."""
+    text = text.strip()
+    if len(text) <= 2 * keep + 40:
+        return text
+    cut = len(text) - 2 * keep
+    return f"{text[:keep]} [... {cut:,} characters ...] {text[-keep:]}"
+
+
+def usage_line(usage: Mapping[str, Any], wall_s: float | None) -> str:
     parts = [
         f"requests {usage.get('requests', 0)}",
         f"cached {usage.get('cached', 0)}",
@@ -47,6 +66,11 @@ def usage_line(usage: Mapping[str, int], wall_s: float | None) -> str:
         f"prompt tokens {usage.get('prompt_tokens', 0):,}",
         f"completion tokens {usage.get('completion_tokens', 0):,}",
     ]
+    if usage.get("reasoning_tokens"):
+        parts.append(f"of which reasoning {usage['reasoning_tokens']:,}")
+    if "cost_usd" in usage:  # None: the model has no price (local, fake), which is not $0
+        cost = usage["cost_usd"]
+        parts.append("cost unpriced" if cost is None else f"cost ${cost:,.4f}")
     if wall_s is not None:
         parts.append(f"wall {wall_s:.1f} s")
     return " · ".join(parts)

@@ -6,6 +6,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 
+from cothub.extract.reasoning import unclosed_thinking
 from cothub.types import SampleRecord, TaskSummary
 
 _Z95 = 1.959963984540054
@@ -29,12 +30,21 @@ def summarize_items(records: Sequence[SampleRecord]) -> TaskSummary:
     (the strict published rule and the lenient extractor, or two equivalence checks, would give
     different verdicts) are what silently move published numbers; each is reported as a count
     and a rate, and ``cothub show --disagreements`` lists the samples.
+
+    A reply whose ``<think>`` block never closed has no answer and counts as truncated even when
+    the server said ``stop``; ``unclosed_thinking`` counts those replies under their own name.
+    ``reasoning_tokens_per_item`` is the mean thinking length (0 where a server reports none).
     """
     n = len(records)
     correct = sum(r.grade.correct for r in records)
     unparsed = sum(r.grade.answer is None for r in records)
-    truncated = sum(r.completion.finish_reason == "length" for r in records)
+    unclosed = [unclosed_thinking(r.completion.text) for r in records]
+    truncated = sum(
+        r.completion.finish_reason == "length" or cut
+        for r, cut in zip(records, unclosed, strict=True)
+    )
     disagreements = sum(r.grade.disagreement for r in records)
+    reasoning_tokens = sum(r.completion.reasoning_tokens for r in records)
     return TaskSummary(
         accuracy=correct / n if n else 0.0,
         n=n,
@@ -47,6 +57,8 @@ def summarize_items(records: Sequence[SampleRecord]) -> TaskSummary:
             "unparsed_rate": unparsed / n if n else 0.0,
             "truncated_rate": truncated / n if n else 0.0,
             "disagreement_rate": disagreements / n if n else 0.0,
+            "unclosed_thinking": sum(unclosed),
+            "reasoning_tokens_per_item": reasoning_tokens / n if n else 0.0,
         },
     )
 

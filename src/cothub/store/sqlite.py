@@ -18,7 +18,7 @@ from typing import Any
 from cothub.errors import CothubError
 from cothub.types import Completion, SampleRecord
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS runs (
     created_at  REAL NOT NULL,
     updated_at  REAL NOT NULL,
     manifest    TEXT NOT NULL,
-    summary     TEXT
+    summary     TEXT,
+    wall_s      REAL
 );
 CREATE TABLE IF NOT EXISTS completions (
     key               TEXT PRIMARY KEY,
@@ -64,6 +65,7 @@ CREATE TABLE IF NOT EXISTS samples (
     cache_key         TEXT NOT NULL,
     steps             TEXT,
     stats             TEXT,
+    requests          INTEGER,
     PRIMARY KEY (run_id, task, item_id)
 );
 """
@@ -105,6 +107,8 @@ class RunRow:
     updated_at: float
     manifest: dict[str, Any]
     summary: dict[str, Any] | None
+    wall_s: float | None = None
+    """Seconds spent running it, summed over the invocations that worked on it."""
 
 
 class Store:
@@ -128,20 +132,31 @@ class Store:
             ) from e
 
     def _check_schema(self) -> None:
-        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None:
-            self._db.execute(
-                "INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
-        elif int(row[0]) == 1:  # v2 added a strategy's steps and stats to each sample
-            with self._transaction():
+        # One write transaction: two processes opening an old store never migrate it twice.
+        with self._transaction():
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                self._db.execute(
+                    "INSERT INTO meta(key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+                return
+            version = int(row[0])
+            if version == 1:  # v2 added a strategy's steps and stats to each sample
                 self._db.execute("ALTER TABLE samples ADD COLUMN steps TEXT")
                 self._db.execute("ALTER TABLE samples ADD COLUMN stats TEXT")
-                self._db.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
-        elif int(row[0]) != SCHEMA_VERSION:
-            raise CothubError(
-                f"store {self.path} has schema version {row[0]}, this cothub expects "
-                f"{SCHEMA_VERSION}; use a new --store file"
+                version = 2
+            if version == 2:  # v3: requests per sample, wall time per run (NULL: not recorded)
+                self._db.execute("ALTER TABLE samples ADD COLUMN requests INTEGER")
+                self._db.execute("ALTER TABLE runs ADD COLUMN wall_s REAL")
+                version = 3
+            if version != SCHEMA_VERSION:
+                raise CothubError(
+                    f"store {self.path} has schema version {row[0]}, this cothub expects "
+                    f"{SCHEMA_VERSION}; use a new --store file"
+                )
+            self._db.execute(
+                "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
             )
 
     def close(self) -> None:
@@ -160,6 +175,30 @@ class Store:
             ):
                 out[key] = [_completion_from_json(c) for c in json.loads(choices)]
         return out
+
+    def cached_scores(self, keys: Sequence[str]) -> dict[str, list[float]]:
+        """Option log-likelihoods (``--scoring loglikelihood``) cached under ``keys``. They share
+        the completions table, as ``{"loglikelihoods": [...]}`` (their keys never collide)."""
+        out: dict[str, list[float]] = {}
+        for i in range(0, len(keys), 500):
+            chunk = list(keys[i : i + 500])
+            marks = ",".join("?" * len(chunk))
+            for key, choices in self._db.execute(
+                f"SELECT key, choices FROM completions WHERE key IN ({marks})", chunk
+            ):
+                doc = json.loads(choices)
+                if isinstance(doc, dict) and "loglikelihoods" in doc:
+                    out[key] = [float(x) for x in doc["loglikelihoods"]]
+        return out
+
+    def record_scores(self, key: str, scores: Sequence[float], model: str) -> None:
+        """Commit one item's option log-likelihoods as they arrive (before its sample row)."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO completions(key, model, choices, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (key, model, json.dumps({"loglikelihoods": list(scores)}), time.time()),
+            )
 
     def record(
         self,
@@ -182,7 +221,7 @@ class Store:
                 )
             self._db.executemany(
                 "INSERT OR REPLACE INTO samples VALUES "
-                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [_sample_row(run_id, r) for r in records],
             )
 
@@ -197,7 +236,7 @@ class Store:
             row = self._db.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone()
             if row is None:
                 self._db.execute(
-                    "INSERT INTO runs VALUES (?,?,?,?,?,?,?,NULL)",
+                    "INSERT INTO runs VALUES (?,?,?,?,?,?,?,NULL,NULL)",
                     (run_id, model, json.dumps(tasks), "running", now, now, json.dumps(manifest)),
                 )
             else:
@@ -206,16 +245,29 @@ class Store:
                     (now, json.dumps(manifest), run_id),
                 )
 
-    def finish_run(self, run_id: str, status: str, summary: dict[str, Any] | None) -> None:
+    def finish_run(
+        self, run_id: str, status: str, summary: dict[str, Any] | None, wall_s: float | None = None
+    ) -> None:
+        """Record the outcome; ``wall_s`` (this invocation's time) adds to the run's total."""
         with self._transaction():
             self._db.execute(
-                "UPDATE runs SET status=?, updated_at=?, summary=? WHERE run_id=?",
-                (status, time.time(), json.dumps(summary) if summary else None, run_id),
+                "UPDATE runs SET status=?, updated_at=?, summary=?, "
+                "wall_s=CASE WHEN ? IS NULL THEN wall_s ELSE COALESCE(wall_s, 0) + ? END "
+                "WHERE run_id=?",
+                (
+                    status,
+                    time.time(),
+                    json.dumps(summary) if summary else None,
+                    wall_s,
+                    wall_s,
+                    run_id,
+                ),
             )
 
     def runs(self) -> list[RunRow]:
         rows = self._db.execute(
-            "SELECT run_id, model, tasks, status, created_at, updated_at, manifest, summary "
+            "SELECT run_id, model, tasks, status, created_at, updated_at, manifest, summary, "
+            "wall_s "
             "FROM runs ORDER BY created_at DESC"
         ).fetchall()
         return [_run_row(r) for r in rows]
@@ -223,7 +275,8 @@ class Store:
     def run(self, run_id: str) -> RunRow:
         """A run by id or unique id prefix."""
         rows = self._db.execute(
-            "SELECT run_id, model, tasks, status, created_at, updated_at, manifest, summary "
+            "SELECT run_id, model, tasks, status, created_at, updated_at, manifest, summary, "
+            "wall_s "
             "FROM runs WHERE run_id LIKE ? || '%'",
             (run_id,),
         ).fetchall()
@@ -244,6 +297,16 @@ class Store:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         cur = self._db.execute(sql, (run_id,))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def sample_usage(self, run_id: str) -> list[dict[str, Any]]:
+        """Per sample of a run: task, item id, verdict, tokens and requests (no texts: cheap)."""
+        cur = self._db.execute(
+            "SELECT task, item_id, correct, prompt_tokens, completion_tokens, reasoning_tokens, "
+            "requests FROM samples WHERE run_id=? ORDER BY task, rowid",
+            (run_id,),
+        )
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
@@ -274,6 +337,7 @@ def _run_row(r: Sequence[Any]) -> RunRow:
         updated_at=r[5],
         manifest=json.loads(r[6]),
         summary=json.loads(r[7]) if r[7] else None,
+        wall_s=r[8],
     )
 
 
@@ -306,4 +370,5 @@ def _sample_row(run_id: str, r: SampleRecord) -> tuple[Any, ...]:
         r.cache_key,
         json.dumps(r.steps) if r.steps else None,
         json.dumps(r.stats) if r.stats else None,
+        r.requests,
     )

@@ -6,13 +6,24 @@ import dataclasses
 from typing import Any
 
 from cothub.errors import CothubError
-from cothub.strategies.base import Outcome, Strategy
+from cothub.strategies.base import Outcome, ShapesPrompts, Strategy
+from cothub.strategies.complexity import Complexity
+from cothub.strategies.least_to_most import LeastToMost
+from cothub.strategies.program import Program
 from cothub.strategies.self_consistency import SelfConsistency
+from cothub.strategies.self_refine import SelfRefine
 from cothub.strategies.single import Single
 
-__all__ = ["STRATEGIES", "Outcome", "Strategy", "parse_strategy"]
+__all__ = ["STRATEGIES", "Outcome", "ShapesPrompts", "Strategy", "parse_strategy"]
 
-STRATEGIES: dict[str, type[Any]] = {"single": Single, "self-consistency": SelfConsistency}
+STRATEGIES: dict[str, type[Any]] = {
+    "single": Single,
+    "self-consistency": SelfConsistency,
+    "complexity": Complexity,
+    "least-to-most": LeastToMost,
+    "self-refine": SelfRefine,
+    "program": Program,
+}
 
 
 def parse_strategy(spec: str) -> Strategy:

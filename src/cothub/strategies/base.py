@@ -1,17 +1,22 @@
 """How completions are produced for one sample: the strategy interface.
 
-A strategy gets the rendered prompt and three capabilities from the runner: ``generate`` (cached,
-retried, counted), ``grade`` (the task's grader) and ``equal`` (the task's answer equivalence).
-It returns the final completion and grade plus every intermediate step, which the store keeps.
+A strategy gets the item and its rendered prompt and three capabilities from the runner:
+``generate`` (cached, retried, counted), ``grade`` (the task's grader) and ``equal`` (the task's
+answer equivalence). It returns the final completion and grade plus every intermediate step,
+which the store keeps. A strategy that also changes how prompts are built implements
+:class:`ShapesPrompts` as well.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from cothub.types import Completion, GenerateConfig, Grade, Prompt
+from cothub.types import Completion, GenerateConfig, Grade, Prompt, Sample
+
+if TYPE_CHECKING:
+    from cothub.tasks.base import PromptOptions
 
 Generate = Callable[[Prompt, GenerateConfig], Awaitable[list[Completion]]]
 GradeFn = Callable[[str], Awaitable[Grade]]
@@ -50,11 +55,27 @@ class Strategy(Protocol):
 
     async def solve(
         self,
+        sample: Sample,
         prompt: Prompt,
         base: GenerateConfig,
         generate: Generate,
         grade: GradeFn,
         equal: EqualFn,
     ) -> Outcome:
-        """Run the strategy for one sample."""
+        """Run the strategy for one sample; ``prompt`` is the task's rendered prompt for it (a
+        strategy that writes its own requests reads the question from ``sample``)."""
+        ...
+
+
+@runtime_checkable
+class ShapesPrompts(Protocol):
+    """Optional: a strategy that also changes how the task builds prompts (e.g. which exemplars
+    complexity-based prompting shows). ``runner.plan`` applies it before any prompt is rendered.
+
+    A separate protocol rather than a method every strategy must carry: most strategies only
+    consume the prompt, and an ``isinstance`` check keeps the hook typed, unlike ``getattr``.
+    """
+
+    def prompt_options(self, options: PromptOptions) -> PromptOptions:
+        """The prompt options this strategy's runs use, given the user's."""
         ...

@@ -24,7 +24,7 @@ from typing import Any
 
 from cothub.errors import CothubError
 from cothub.strategies.base import EqualFn, Generate, GradeFn, Outcome
-from cothub.types import Completion, GenerateConfig, Grade, Prompt
+from cothub.types import Completion, GenerateConfig, Grade, Prompt, Sample
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,25 +64,18 @@ class SelfConsistency:
 
     async def solve(
         self,
+        sample: Sample,
         prompt: Prompt,
         base: GenerateConfig,
         generate: Generate,
         grade: GradeFn,
         equal: EqualFn,
     ) -> Outcome:
-        cfg = self.first_config(base)
-        if self.batch:
-            chains = (await generate(prompt, cfg))[: self.k]
-        else:
-            seed = cfg.seed or 0
-            replies = await asyncio.gather(
-                *(generate(prompt, replace(cfg, seed=seed + i)) for i in range(self.k))
-            )
-            chains = [r[0] for r in replies]
+        chains = await self.draw(prompt, base, generate)
         grades = await asyncio.gather(*(grade(c.text) for c in chains))
         winner, groups = vote([g.answer for g in grades], equal)
         chosen = winner if winner is not None else 0
-        final = grades[chosen] if winner is not None else _no_vote(grades[0])
+        final = grades[chosen] if winner is not None else no_vote(grades[0])
         steps = tuple(
             {"kind": "sample", "text": c.text, "answer": g.answer, "correct": g.correct,
              "finish_reason": c.finish_reason}
@@ -93,7 +86,20 @@ class SelfConsistency:
             "correct": [g.correct for g in grades],
             "group": groups,
         }
-        return Outcome(_merge_usage(chains, chosen), final, steps, stats)
+        return Outcome(merge_usage(chains, chosen), final, steps, stats)
+
+    async def draw(
+        self, prompt: Prompt, base: GenerateConfig, generate: Generate
+    ) -> list[Completion]:
+        """The K chains: one request with ``n=K``, or K requests seeded ``seed, seed+1, ...``."""
+        cfg = self.first_config(base)
+        if self.batch:
+            return (await generate(prompt, cfg))[: self.k]
+        seed = cfg.seed or 0
+        replies = await asyncio.gather(
+            *(generate(prompt, replace(cfg, seed=seed + i)) for i in range(self.k))
+        )
+        return [r[0] for r in replies]
 
 
 def vote(answers: Sequence[str | None], equal: EqualFn) -> tuple[int | None, list[int]]:
@@ -122,11 +128,12 @@ def vote(answers: Sequence[str | None], equal: EqualFn) -> tuple[int | None, lis
     return reps[best], group_of
 
 
-def _no_vote(first: Grade) -> Grade:
+def no_vote(first: Grade) -> Grade:
+    """The verdict when no chain gave an answer: unparsed, hence wrong."""
     return Grade(correct=False, answer=None, method="no-vote", check=first.check)
 
 
-def _merge_usage(chains: Sequence[Completion], chosen: int) -> Completion:
+def merge_usage(chains: Sequence[Completion], chosen: int) -> Completion:
     """The chosen chain's text with the whole request's usage, so tokens per item stay exact."""
     c = chains[chosen]
     return replace(

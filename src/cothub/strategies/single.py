@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cothub.strategies.base import EqualFn, Generate, GradeFn, Outcome
-from cothub.types import GenerateConfig, Prompt
+from cothub.types import GenerateConfig, Prompt, Sample
 
 
 class Single:
@@ -23,6 +23,7 @@ class Single:
 
     async def solve(
         self,
+        sample: Sample,
         prompt: Prompt,
         base: GenerateConfig,
         generate: Generate,

@@ -8,12 +8,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from cothub.data.source import DataSource
 from cothub.types import ApiStyle, Grade, Prompt, Sample
 
 Aggregate = Literal["micro", "macro"]
+Selection = Literal["random", "complexity"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,23 @@ class PromptOptions:
     max_prompt_tokens: int | None = None
     """Context left for the prompt (model context minus the generation budget); exemplars are
     dropped, and the count recorded in ``Prompt.n_exemplars``, until a prompt fits."""
+    selection: Selection = "random"
+    """How exemplars are taken from a pool (the train split, or a ``--prompt-file``'s exemplars):
+    ``random`` (the usual: a seeded draw, a file as written) or ``complexity`` (the most reasoning
+    steps, Fu et al. 2023). Honoured by the tasks that have a pool (GSM8K, MATH); MMLU and BBH
+    keep their published exemplar sets."""
+
+
+def reasoning_steps(rationale: str) -> int:
+    """Reasoning steps as Fu et al. 2023 count them: the non-empty lines of a rationale."""
+    return sum(1 for line in rationale.splitlines() if line.strip())
+
+
+def most_complex(pool: Sequence[T], k: int, rationale: Callable[[T], str]) -> list[T]:
+    """The ``k`` items of ``pool`` with the most reasoning steps (ties: earlier first), kept in
+    pool order, so that the ``k`` chosen from a prompt file are that file's exemplars as written."""
+    ranked = sorted(range(len(pool)), key=lambda i: -reasoning_steps(rationale(pool[i])))
+    return [pool[i] for i in sorted(ranked[:k])]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +106,13 @@ class Task(ABC):
         override this with their own equivalence check.
         """
         return a == b
+
+    def choices(self, sample: Sample, fmt: str) -> list[str] | None:
+        """The options of a multiple-choice item, each written as the continuation the model
+        would produce after the completion-style prompt of ``fmt`` (``" B"`` after
+        ``Answer:``), for ``--scoring loglikelihood``; None when the item has no options to
+        score in that format (free-form answers, chain-of-thought prompts)."""
+        return None
 
     @abstractmethod
     def grade(self, sample: Sample, text: str, fmt: str = "") -> Grade:

@@ -41,6 +41,8 @@ _FIX_DATA = "pass --data-dir to a folder with bbh/bbh/<task>.json (BIG-Bench-Har
 _CANARY = re.compile(r"\A[^\n]*canary[^\n]*\n-+\n")
 _TRIGGER = "Let's think step by step."
 _FINAL = re.compile(r"So the answer is ([^\n]+?)\.\Z")
+_LETTER_LINE = re.compile(r"^\(([A-Z])\) ", re.MULTILINE)
+_DASH_LINE = re.compile(r"^- (.*?)\s*$", re.MULTILINE)
 
 # A base model goes on to write the next exemplar, which always starts after a blank line with
 # "Q:". Nothing shorter is safe: dyck answers end in ")" "]" ">", word_sorting answers are bare
@@ -269,6 +271,16 @@ class BBH(Task):
         # One hash for all 27 prefixes, listed per task so a single file can be checked against it.
         listing = "\n".join(f"{t} {sha256_text(_prefix(files[t], shots[t], cot))}" for t in files)
         return Prompter(render, folder, sha256_text(listing))
+
+    def choices(self, sample: Sample, fmt: str) -> list[str] | None:
+        """Answer-only formats: the options the item lists after ``Options:`` (``(A)`` lines, or
+        ``- Yes`` / ``- valid`` lines), written as the answer follows ``A:`` (`` (B)``, `` No``).
+        Items that list none (free-form answers, True/False expressions) have no choices."""
+        _, sep, listed = sample.question.rpartition("\nOptions:\n")
+        if not fmt.endswith("-direct") or not sep:
+            return None
+        found = [f"({k})" for k in _LETTER_LINE.findall(listed)] or _DASH_LINE.findall(listed)
+        return [" " + o for o in dict.fromkeys(found)] or None
 
     def grade(self, sample: Sample, text: str, fmt: str = "") -> Grade:
         if sample.subset not in self.subsets:

@@ -2,7 +2,10 @@
 
 Cobbe et al. 2021, "Training Verifiers to Solve Math Word Problems", arXiv:2110.14168.
 Few-shot CoT exemplars: Wei et al. 2022 (``prompt_original.txt``, 8-shot) and the complexity-based
-set of Fu et al. 2023 (``prompt_hardest.txt``), as published in Chain-of-Thought Hub.
+set of Fu et al. 2023 (``prompt_hardest.txt``), as published in Chain-of-Thought Hub. With
+``PromptOptions.selection == "complexity"`` and no ``--prompt-file``, the 8 train items whose
+rationales have the most lines are the exemplars (Fu et al.'s selection rule, applied to the train
+split); a prompt file is used as written either way (its exemplars are the 8-shot set itself).
 
     cothub run gsm8k --model openai/gpt-4o-mini --format fewshot-cot
 """
@@ -24,7 +27,7 @@ from cothub.data.source import (
 from cothub.errors import CothubError
 from cothub.prompts.fewshot import Exemplar, chat_turns, parse_exemplars
 from cothub.scoring.numeric import grade_numeric, numbers_equal
-from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
+from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task, most_complex
 from cothub.types import Grade, Prompt, Sample
 
 _PROMPT_DIR = "cot-hub-prompts/gsm8k/lib_prompt"
@@ -95,18 +98,24 @@ class GSM8K(Task):
         self, data: DataSource, options: PromptOptions
     ) -> tuple[list[Exemplar], str, str]:
         """(exemplars, verbatim file text or "", source) from a prompt file or the train split."""
-        path = self._prompt_path(data, options.prompt_file)
+        path = self._prompt_path(data, options)
         if path is not None:
             text = path.read_text(encoding="utf-8")
             return parse_exemplars(text, str(path)), text, str(path)
         rows = self._rows(data, "train").rows
+        if options.selection == "complexity":
+            pool = [_train_exemplar(r) for r in rows]
+            return most_complex(pool, _N_SHOTS, lambda e: e.rationale), "", "train:most-steps"
         picked = seeded_choice(rows, _N_SHOTS, options.seed)
         return [_train_exemplar(r) for r in picked], "", f"train:seed={options.seed}"
 
-    def _prompt_path(self, data: DataSource, choice: str | None) -> Path | None:
-        """The chosen file; by default the classic set if the data dir has it, else None."""
-        if choice is not None:
-            return data.prompt_file(choice, _PROMPT_DIR, NAMED_PROMPTS)
+    def _prompt_path(self, data: DataSource, options: PromptOptions) -> Path | None:
+        """The chosen file; by default the classic set if the data dir has it, else None (the
+        train split; always so for complexity selection, whose pool is the train split)."""
+        if options.prompt_file is not None:
+            return data.prompt_file(options.prompt_file, _PROMPT_DIR, NAMED_PROMPTS)
+        if options.selection == "complexity":
+            return None
         return data.find(f"{_PROMPT_DIR}/{NAMED_PROMPTS['original']}")
 
     def prompter(self, data: DataSource, fmt: str, options: PromptOptions) -> Prompter:

@@ -4,7 +4,11 @@ Hendrycks et al. 2021, "Measuring Mathematical Problem Solving With the MATH Dat
 arXiv:2103.03874. The reference answer is the last ``\\boxed{...}`` of each solution; completions
 are graded by :func:`cothub.scoring.math_equiv.grade_math` (exact, normalised, then math-verify).
 Few-shot exemplars: 4 drawn (seeded) from the train split, or a Chain-of-Thought Hub file
-(``--prompt-file grad1|grad3|grad5``: 8 algebra exemplars of level 1 / 3 / 5).
+(``--prompt-file grad1|grad3|grad5``: 8 algebra exemplars of level 1 / 3 / 5). With
+``PromptOptions.selection == "complexity"`` (Fu et al. 2023) the train draw takes the 4 solutions
+with the most lines instead, and when ``--max-context`` leaves room for fewer exemplars than a
+prompt file or that draw holds, the ones kept are those with the most lines (file order), not the
+first ones.
 
     cothub run math --level 5
 
@@ -28,7 +32,7 @@ from cothub.errors import CothubError
 from cothub.extract.latex import gold_from_solution
 from cothub.prompts.fewshot import Exemplar, chat_turns, parse_exemplars
 from cothub.scoring.math_equiv import grade_math, math_equal
-from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
+from cothub.tasks.base import Loaded, Prompter, PromptOptions, Selection, Task, most_complex
 from cothub.types import Grade, Prompt, Sample
 
 SUBJECTS = (
@@ -204,14 +208,20 @@ class MATH(Task):
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as e:
                 raise CothubError(f"cannot read prompt file {path} ({e}); give a text file") from e
-            return parse_exemplars(text, str(path)), text, str(path)
+            source = f"{path} [most-steps]" if options.selection == "complexity" else str(path)
+            return parse_exemplars(text, str(path)), text, source
         pool = [p for s in SUBJECTS for p in _read(data, "train", s)[0] if _usable_exemplar(p)]
-        picked = seeded_choice(pool, _N_SHOTS, options.seed)
+        if options.selection == "complexity":
+            picked = most_complex(pool, _N_SHOTS, lambda p: p.solution)
+            source = "train:most-steps"
+        else:
+            picked = seeded_choice(pool, _N_SHOTS, options.seed)
+            source = f"train:seed={options.seed}"
         exemplars = [
             Exemplar(_one_block(p.problem), _one_block(p.solution), gold_from_solution(p.solution))
             for p in picked
         ]
-        return exemplars, "", f"train:seed={options.seed}"
+        return exemplars, "", source
 
     def _prompt_path(self, data: DataSource, choice: str | None) -> Path | None:
         """None (draw from train), a named hub file, or a path (also tried under the hub dir)."""
@@ -225,13 +235,11 @@ class MATH(Task):
             verbatim, source = "", "none"
         else:
             exemplars, verbatim, source = self._exemplars(data, options)
-        blocks = [_completion_block(exemplars[:k]) for k in range(len(exemplars) + 1)]
+        shots = [_shots(exemplars, k, options.selection) for k in range(len(exemplars) + 1)]
+        blocks = [_completion_block(s) for s in shots]
         if verbatim:
             blocks[-1] = verbatim.rstrip("\n") + "\n"  # the published file, byte for byte
-        if options.style == "chat":
-            render = _chat_renderer(exemplars)
-        else:
-            render = _completion_renderer(blocks)
+        render = _chat_renderer(shots) if options.style == "chat" else _completion_renderer(blocks)
         fitted = _fitted(render, len(exemplars), options.max_prompt_tokens)
         return Prompter(fitted, source, sha256_text(blocks[-1]) if exemplars else "")
 
@@ -240,6 +248,13 @@ class MATH(Task):
 
     def grade(self, sample: Sample, text: str, fmt: str = "") -> Grade:
         return grade_math(text, sample.gold)
+
+
+def _shots(exemplars: Sequence[Exemplar], k: int, selection: Selection) -> list[Exemplar]:
+    """The exemplars a prompt keeps when only ``k`` fit: the first k, or the k with most steps."""
+    if selection == "complexity":
+        return most_complex(exemplars, k, lambda e: e.rationale)
+    return list(exemplars[:k])
 
 
 def _completion_block(exemplars: Sequence[Exemplar]) -> str:
@@ -251,7 +266,7 @@ def _completion_block(exemplars: Sequence[Exemplar]) -> str:
 
 
 def _completion_renderer(blocks: Sequence[str]) -> Callable[[Sample, int], Prompt]:
-    """``blocks[k]`` holds the first k exemplars; with none the prompt is zero-shot."""
+    """``blocks[k]`` holds the exemplars of a k-shot prompt; with none it is zero-shot."""
 
     def render(sample: Sample, k: int) -> Prompt:
         if k:
@@ -263,10 +278,12 @@ def _completion_renderer(blocks: Sequence[str]) -> Callable[[Sample, int], Promp
     return render
 
 
-def _chat_renderer(exemplars: Sequence[Exemplar]) -> Callable[[Sample, int], Prompt]:
+def _chat_renderer(shots: Sequence[Sequence[Exemplar]]) -> Callable[[Sample, int], Prompt]:
+    """``shots[k]`` holds the exemplars of a k-shot prompt."""
+
     def render(sample: Sample, k: int) -> Prompt:
         user = _CHAT_USER.format(question=sample.question)
-        messages = chat_turns(exemplars[:k], user, _CHAT_USER, _CHAT_REPLY)
+        messages = chat_turns(shots[k], user, _CHAT_USER, _CHAT_REPLY)
         return Prompt(style="chat", messages=messages, n_exemplars=k)
 
     return render

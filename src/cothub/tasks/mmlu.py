@@ -365,6 +365,11 @@ class MMLU(Task):
         shots = {s: _parse_cot_prompt(p, s, str(path), chat) for s, p in prompts.items()}
         return shots, str(path), sha256_text(path.read_text(encoding="utf-8"))
 
+    def choices(self, sample: Sample, fmt: str) -> list[str] | None:
+        """Answer-only formats: `` A`` .. `` D`` after ``Answer:``, the letters whose
+        probabilities Hendrycks et al. compare (``evaluate.py``) for models scored by likelihood."""
+        return [f" {k}" for k in LETTERS] if fmt.endswith("-direct") else None
+
     def grade(self, sample: Sample, text: str, fmt: str = "") -> Grade:
         return grade_mmlu(text, sample.gold, question=sample.question)
 

@@ -4,7 +4,8 @@ Serves ``POST /v1/chat/completions``, ``POST /v1/completions`` (the ``/v1`` pref
 ``GET /v1/models``, ``GET /v1/models/{id}``, ``GET /health``, ``GET /stats`` (JSON counters) and
 ``POST /stats/reset``. Replies use OpenAI's JSON shapes; ``"stream": true`` is answered with one
 SSE chunk per choice. Token counts are whitespace-split words: ``prompt_tokens`` counts the
-prompt (or all message texts), ``completion_tokens`` counts content plus reasoning of every choice.
+prompt (or all message texts), ``completion_tokens`` counts content plus reasoning of every choice,
+and ``completion_tokens_details.reasoning_tokens`` (sent when a choice has reasoning) the latter.
 
 What to answer comes from a :class:`Script`; capacity from ``latency_ms``/``slots``; failures from
 :class:`Faults`. Injected faults apply to the two completion endpoints only and are answered at
@@ -829,11 +830,14 @@ class OpenAIStandIn:
             for c in self.script.choices(body, p, n)
         ]
         completion_tokens = sum(count_tokens(c.text) + count_tokens(c.reasoning) for c in choices)
-        usage = {
+        usage: dict[str, Any] = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
         }
+        if any(c.reasoning is not None for c in choices):  # as OpenAI reports its o-series
+            thought = sum(count_tokens(c.reasoning) for c in choices)
+            usage["completion_tokens_details"] = {"reasoning_tokens": thought}
         model = body.get("model") or self.models[0]
         rid = f"{'chatcmpl' if chat else 'cmpl'}-{next(self._ids)}"
         created = int(time.time())
@@ -856,7 +860,7 @@ class OpenAIStandIn:
         created: int,
         model: str,
         choices: list[Choice],
-        usage: dict[str, int],
+        usage: dict[str, Any],
     ) -> dict[str, Any]:
         out: list[dict[str, Any]] = []
         for i, c in enumerate(choices):
@@ -892,7 +896,7 @@ class OpenAIStandIn:
         created: int,
         model: str,
         choices: list[Choice],
-        usage: dict[str, int],
+        usage: dict[str, Any],
         body: dict[str, Any],
     ) -> bytes:
         obj = "chat.completion.chunk" if chat else "text_completion"

@@ -1,0 +1,252 @@
+"""``cothub compare``: stored runs of the same benchmark side by side, with what each gain cost.
+
+One table per benchmark the runs share, one row per run: the headline accuracy with its 95% CI,
+tokens, requests and dollars per item and per correct answer, wall time, and, against the first
+run, the accuracy change in points for the token multiple it took and the exact McNemar test on
+the items both runs graded. Tokens and requests are what producing the samples took originally
+(a resumed or cached run is not cheaper); dollars price those tokens with today's price table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from cothub.cost import ItemUsage, PriceTable, accounting
+from cothub.errors import CothubError
+from cothub.scoring.metrics import wilson
+from cothub.scoring.paired import Paired, paired
+from cothub.store import RunRow
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One run's numbers on one benchmark."""
+
+    run_id: str
+    model: str
+    strategy: str
+    format: str
+    accuracy: float
+    ci95: tuple[float, float]
+    n: int
+    prompt_per_item: float | None
+    completion_per_item: float | None
+    requests_per_item: float | None
+    """None when some sample's request count was never recorded (imports, older stores)."""
+    cost_per_item: float | None
+    """None when the model has no price."""
+    cost_per_correct: float | None
+    wall_s: float | None
+    """The whole run's wall time (all its benchmarks), summed over its invocations."""
+    delta_pts: float | None
+    """Accuracy minus the first run's, in percentage points; None on the first row."""
+    token_multiple: float | None
+    """(Prompt + completion) tokens per item over the first run's; None if not comparable."""
+    paired: Paired | None
+    """McNemar test against the first run on the shared items; None on the first row."""
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    tasks: dict[str, list[Row]]
+    """Benchmark -> rows, the first run first."""
+
+
+def build(
+    runs: Sequence[RunRow],
+    usage: Mapping[str, Sequence[Mapping[str, Any]]],
+    prices: PriceTable,
+) -> Comparison:
+    """Compare ``runs`` (the first is the baseline); ``usage`` is ``Store.sample_usage`` by run."""
+    if len(runs) < 2:
+        raise CothubError("compare needs at least two runs; `cothub runs` lists stored runs")
+    ids = [r.run_id for r in runs]
+    dup = next((i for i in ids if ids.count(i) > 1), None)
+    if dup is not None:
+        raise CothubError(f"run {dup} is given twice; compare distinct runs")
+    shared = [t for t in runs[0].tasks if all(t in r.tasks for r in runs[1:])]
+    if not shared:
+        listing = "; ".join(f"{r.run_id}: {', '.join(r.tasks)}" for r in runs)
+        raise CothubError(f"the runs share no task ({listing}); compare runs of one benchmark")
+    out: dict[str, list[Row]] = {}
+    for task in shared:
+        rows: list[Row] = []
+        first_verdicts: dict[str, bool] = {}
+        for run in runs:
+            samples = [s for s in usage.get(run.run_id, ()) if s["task"] == task]
+            verdicts = {str(s["item_id"]): bool(s["correct"]) for s in samples}
+            row = _row(run, task, samples, prices, rows[0] if rows else None)
+            if rows:
+                row = replace(row, paired=paired(first_verdicts, verdicts))
+            else:
+                first_verdicts = verdicts
+            rows.append(row)
+        out[task] = rows
+    return Comparison(out)
+
+
+def _row(
+    run: RunRow,
+    task: str,
+    samples: Sequence[Mapping[str, Any]],
+    prices: PriceTable,
+    first: Row | None,
+) -> Row:
+    items = [ItemUsage.from_row(s) for s in samples]
+    acct = accounting(items, prices.lookup(run.model))
+    head = (run.summary or {}).get(task)
+    if head is not None:  # the task's own headline (BBH: the mean over its 27 tasks)
+        accuracy, ci, n = float(head["accuracy"]), head["ci95"], int(head["n"])
+        ci95 = (float(ci[0]), float(ci[1]))
+    else:  # a run that ended before writing a summary: item-weighted from its samples
+        correct = sum(i.correct for i in items)
+        n = len(items)
+        accuracy, ci95 = (correct / n if n else 0.0), wilson(correct, n)
+    per = acct["tokens_per_item"]
+    tokens = None if per["prompt"] is None else per["prompt"] + per["completion"]
+    delta = multiple = None
+    if first is not None:
+        delta = 100 * (accuracy - first.accuracy)
+        first_tokens = (first.prompt_per_item or 0.0) + (first.completion_per_item or 0.0)
+        multiple = tokens / first_tokens if tokens is not None and first_tokens else None
+    spec = run.manifest.get("tasks", {}).get(task, {})
+    return Row(
+        run_id=run.run_id,
+        model=run.model,
+        strategy=_strategy(run.manifest.get("strategy")),
+        format=str(spec.get("format", "?")),
+        accuracy=accuracy,
+        ci95=ci95,
+        n=n,
+        prompt_per_item=per["prompt"],
+        completion_per_item=per["completion"],
+        requests_per_item=acct["requests_per_item"],
+        cost_per_item=acct["cost_per_item"],
+        cost_per_correct=acct["cost_per_correct"],
+        wall_s=run.wall_s,
+        delta_pts=delta,
+        token_multiple=multiple,
+        paired=None,
+    )
+
+
+def _strategy(described: object) -> str:
+    """``{"name": "self-consistency", "k": 8, ...}`` -> ``self-consistency:k=8,...``."""
+    if not isinstance(described, dict):
+        return "-"
+    settings = ",".join(f"{k}={v}" for k, v in described.items() if k != "name" and v is not None)
+    return str(described.get("name", "-")) + (f":{settings}" if settings else "")
+
+
+# ---- rendering ----------------------------------------------------------------------------------
+
+
+def _num(x: float | None, spec: str = ",.1f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def _usd(x: float | None) -> str:
+    """Three significant digits, never in exponent form: ``$0.0000773``, ``$1.23``."""
+    if x is None:
+        return "-"
+    if x <= 0:
+        return "$0"
+    return f"${x:.{max(2, 2 - math.floor(math.log10(x)))}f}"
+
+
+def versus(row: Row) -> str:
+    """``+6.1 pts for 8.0x tokens`` (or ``baseline`` on the first row)."""
+    if row.delta_pts is None:
+        return "baseline"
+    text = f"{row.delta_pts:+.1f} pts"
+    return text + (f" for {row.token_multiple:.1f}x tokens" if row.token_multiple else "")
+
+
+def _mcnemar(row: Row) -> str:
+    p = row.paired
+    if p is None:
+        return "-"
+    return f"p={p.p_value:.3g} (-{p.lost}/+{p.gained} of {p.shared})"
+
+
+_HEAD = (
+    "run", "model", "strategy", "format", "accuracy % [95% CI]", "n", "prompt tok/item",
+    "completion tok/item", "requests/item", "$/item", "$/correct", "wall s", "vs first",
+    "McNemar vs first",
+)  # fmt: skip
+
+
+def to_markdown(c: Comparison) -> str:
+    lines: list[str] = []
+    for task, rows in c.tasks.items():
+        lines += [f"## {task}", "", "| " + " | ".join(_HEAD) + " |", "|" + "---|" * len(_HEAD)]
+        for r in rows:
+            cells = [
+                r.run_id,
+                r.model,
+                r.strategy,
+                r.format,
+                f"{100 * r.accuracy:.2f} [{100 * r.ci95[0]:.1f}-{100 * r.ci95[1]:.1f}]",
+                str(r.n),
+                _num(r.prompt_per_item),
+                _num(r.completion_per_item),
+                _num(r.requests_per_item, ".2f"),
+                _usd(r.cost_per_item),
+                _usd(r.cost_per_correct),
+                _num(r.wall_s),
+                versus(r),
+                _mcnemar(r),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    lines.append(
+        "Tokens and requests per item are what producing the samples took; $ prices them with "
+        "the price table (informational; - = no price). vs first: accuracy change in points for "
+        "the multiple of prompt+completion tokens per item. McNemar: exact two-sided test on the "
+        "items both runs graded; -lost/+gained = items only the first / only this run got right."
+    )
+    return "\n".join(lines)
+
+
+_CSV_HEAD = (
+    "task", "run_id", "model", "strategy", "format", "accuracy", "ci_low", "ci_high", "n",
+    "prompt_tokens_per_item", "completion_tokens_per_item", "requests_per_item", "cost_per_item",
+    "cost_per_correct", "wall_s", "delta_pts", "token_multiple", "paired_n", "lost", "gained",
+    "p_value",
+)  # fmt: skip
+
+
+def to_csv(c: Comparison) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(_CSV_HEAD)
+    for task, rows in c.tasks.items():
+        for r in rows:
+            p = r.paired
+            values: list[Any] = [
+                task, r.run_id, r.model, r.strategy, r.format, r.accuracy, r.ci95[0], r.ci95[1],
+                r.n, r.prompt_per_item, r.completion_per_item, r.requests_per_item,
+                r.cost_per_item, r.cost_per_correct, r.wall_s, r.delta_pts, r.token_multiple,
+                *((p.shared, p.lost, p.gained, p.p_value) if p else (None,) * 4),
+            ]  # fmt: skip
+            writer.writerow(["" if v is None else v for v in values])
+    return out.getvalue()
+
+
+def to_json(c: Comparison) -> str:
+    return json.dumps(
+        {"tasks": {t: [_row_json(r) for r in rows] for t, rows in c.tasks.items()}}, indent=2
+    )
+
+
+def _row_json(r: Row) -> dict[str, Any]:
+    out = asdict(r)
+    out["ci95"] = list(r.ci95)
+    out["versus"] = versus(r)
+    return out

@@ -1,0 +1,70 @@
+"""Rate limits pace requests to the quota; 429s shrink concurrency, successes grow it back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from cothub.ratelimit import Limiter, RateLimits
+
+
+def test_rpm_paces_requests() -> None:
+    async def go() -> float:
+        limiter = Limiter(RateLimits(rpm=1200), concurrency=8)  # 20 per second
+        start = time.monotonic()
+
+        async def one() -> None:
+            async with limiter.request(10):
+                pass
+
+        await asyncio.gather(*(one() for _ in range(21)))
+        return time.monotonic() - start
+
+    assert 0.95 <= asyncio.run(go()) < 2.0  # 21 requests at 20/s: the last waits 1 s
+
+
+def test_tpm_paces_by_tokens() -> None:
+    async def go() -> float:
+        limiter = Limiter(RateLimits(tpm=60_000), concurrency=8)  # 1,000 tokens per second
+        start = time.monotonic()
+        for _ in range(3):
+            async with limiter.request(400):
+                pass
+        return time.monotonic() - start
+
+    assert 0.75 <= asyncio.run(go()) < 1.5  # 1,200 tokens booked: the third waits 0.8 s
+
+
+def test_concurrency_halves_on_429_and_recovers() -> None:
+    limiter = Limiter(RateLimits(), concurrency=16)
+    limiter.rate_limited()
+    assert limiter.allowed == 8
+    limiter.rate_limited()
+    limiter.rate_limited()
+    limiter.rate_limited()
+    limiter.rate_limited()
+    assert limiter.allowed == 1
+    for _ in range(1 + 2 + 3):
+        limiter.succeeded()
+    assert limiter.allowed == 4
+    for _ in range(1000):
+        limiter.succeeded()
+    assert limiter.allowed == 16
+
+
+def test_in_flight_never_exceeds_allowed() -> None:
+    async def go() -> int:
+        limiter = Limiter(RateLimits(), concurrency=6)
+        limiter.rate_limited()  # 3 allowed
+        peak = 0
+
+        async def one() -> None:
+            nonlocal peak
+            async with limiter.request(1):
+                peak = max(peak, limiter.in_flight)
+                await asyncio.sleep(0.01)
+
+        await asyncio.gather(*(one() for _ in range(20)))
+        return peak
+
+    assert asyncio.run(go()) == 3
