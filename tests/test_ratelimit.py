@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
+from typing import Any
 
 from cothub.ratelimit import Limiter, RateLimits
 
@@ -68,3 +70,19 @@ def test_in_flight_never_exceeds_allowed() -> None:
         return peak
 
     assert asyncio.run(go()) == 3
+
+
+def test_rpm_flag_paces_a_real_run(
+    cli: Any, gsm8k_server: Any, data_dir: Path, tmp_path: Path
+) -> None:
+    args = [
+        "run", "gsm8k", "--model", "openai/m", "--base-url", gsm8k_server.base_url,
+        "--data-dir", str(data_dir), "--store", str(tmp_path / "s.db"), "--limit", "31",
+        "--concurrency", "16",
+    ]  # fmt: skip
+    start = time.monotonic()
+    assert cli(*args, "--rpm", "1800").code == 0  # 30 per second: 31 requests take >= 1 s
+    assert time.monotonic() - start >= 1.0
+    assert gsm8k_server.stats.completion_requests == 31
+    bad = cli(*args, "--rpm", "0")
+    assert bad.code == 2 and "--rpm" in bad.err

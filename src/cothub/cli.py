@@ -123,6 +123,12 @@ def run(
     ] = None,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per request attempt.")] = 120.0,
     max_retries: Annotated[int, typer.Option(min=0, help="Retries per request.")] = 6,
+    rpm: Annotated[
+        float | None, typer.Option(min=0.001, help="Requests per minute allowed, per model.")
+    ] = None,
+    tpm: Annotated[
+        float | None, typer.Option(min=1.0, help="Tokens per minute allowed, per model.")
+    ] = None,
     strategy: Annotated[
         str,
         typer.Option(
@@ -167,6 +173,7 @@ def run(
     """
     from cothub.api import evaluate
     from cothub.cost import check_priced, load_prices
+    from cothub.ratelimit import RateLimits
     from cothub.runner import RetryPolicy, RunConfig
     from cothub.strategies import parse_strategy
     from cothub.tasks import PromptOptions
@@ -186,6 +193,7 @@ def run(
         concurrency=concurrency,
         timeout_s=timeout,
         retry=RetryPolicy(max_retries=max_retries, base_s=backoff),
+        limits=RateLimits(rpm=rpm, tpm=tpm),
         where=(("level", tuple(str(v) for v in level)),) if level else (),
         max_context=max_context,
         reasoning_effort=reasoning_effort.value if reasoning_effort else None,

@@ -31,6 +31,7 @@ from cothub.data.source import DataSource, seeded_subset
 from cothub.errors import BackendError, CothubError
 from cothub.models import Backend, Retryable, check_settings
 from cothub.models.base import Scorer
+from cothub.ratelimit import Limiter, RateLimits
 from cothub.scoring.metrics import summarize
 from cothub.store import Store
 from cothub.strategies import ShapesPrompts, Strategy
@@ -95,6 +96,8 @@ class RunConfig:
     scoring: Scoring = "generate"
     """``loglikelihood``: multiple-choice items are answered by the most likely option
     (``--scoring``), with backends that score text."""
+    limits: RateLimits = field(default_factory=RateLimits)
+    """Requests and tokens per minute allowed (``--rpm``, ``--tpm``)."""
     max_cost: float | None = None
     """``--max-cost`` in USD: no new request once the run has cost this much (``cost.Budget``)."""
     prices: PriceTable | None = None
@@ -340,6 +343,13 @@ class _Item:
     """``--scoring loglikelihood``: the continuations scored."""
 
 
+def _estimate_tokens(prompt: Prompt, config: GenerateConfig) -> int:
+    """What a request may count against a tokens-per-minute quota: providers count the prompt
+    and the completion budget (about four characters a token)."""
+    chars = len(prompt.text) + sum(len(m.content) for m in prompt.messages)
+    return chars // 4 + config.max_tokens * config.n
+
+
 class Runner:
     """Runs planned tasks against one backend, writing to one store."""
 
@@ -351,6 +361,7 @@ class Runner:
         self.config = config
         self.progress = progress or NoProgress()
         self.usage = Usage()
+        self._limiter = Limiter(config.limits, config.concurrency)
         self._records: list[SampleRecord] = []
         self._any_success = False
         self._failure: BaseException | None = None
@@ -620,7 +631,9 @@ class Runner:
             self._budget.check()  # before each new request; its retries are not new requests
         while True:
             try:
-                out = await self.backend.generate(prompt, config)
+                async with self._limiter.request(_estimate_tokens(prompt, config)):
+                    out = await self.backend.generate(prompt, config)
+                self._limiter.succeeded()
                 self.usage.requests += 1
                 if self._budget is not None:
                     self._budget.spend(out)
@@ -643,6 +656,8 @@ class Runner:
                             else ""
                         )
                     ) from e
+                if e.reason.startswith("HTTP 429"):
+                    self._limiter.rate_limited()
                 self.usage.retries += 1
                 await asyncio.sleep(policy.delay(attempt - 1, e.retry_after))
 
