@@ -350,7 +350,13 @@ def show(
         )
         if s.get("steps"):
             steps = json.loads(s["steps"])
-            answers = ", ".join(repr(st.get("answer")) for st in steps)
+            # Log-likelihood steps hold an option and its score rather than an answer.
+            answers = ", ".join(
+                repr(st["answer"])
+                if "answer" in st
+                else f"{st.get('option')!r}={st.get('loglikelihood')}"
+                for st in steps
+            )
             console.print(f"[bold]{len(steps)} steps[/bold] answers: {answers}", highlight=False)
 
 

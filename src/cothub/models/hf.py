@@ -51,6 +51,7 @@ from typing import Any
 
 from cothub.errors import BackendError, CothubError
 from cothub.extract.reasoning import inline_thinking, open_thinking_tail
+from cothub.models.checkpoint import fingerprint, one_line
 from cothub.types import ApiStyle, Completion, FinishReason, GenerateConfig, Prompt
 
 MAX_BATCH = 32
@@ -203,7 +204,7 @@ class HFBackend:
                 )
         except Exception as e:  # jinja raises for turns a template does not accept
             raise BackendError(
-                f"the chat template of hf/{self._name} rejected the prompt ({_one_line(e)}); "
+                f"the chat template of hf/{self._name} rejected the prompt ({one_line(e)}); "
                 "try --api completions"
             ) from e
         # The template writes BOS (and every other special token) itself.
@@ -284,7 +285,7 @@ class HFBackend:
                 f"tokens ({jobs[0].rows} rows); lower --max-tokens or the number of samples, or "
                 "use a smaller model"
             )
-        return BackendError(f"hf/{self._name} failed: {type(e).__name__}: {_one_line(e)}")
+        return BackendError(f"hf/{self._name} failed: {type(e).__name__}: {one_line(e)}")
 
     def _run(self, jobs: list[_Job]) -> list[Any]:
         """One model call for a batch of jobs (in a worker thread)."""
@@ -486,10 +487,6 @@ def _row_seed(seed: int | None, ids: list[int], k: int) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split())[:300]
-
-
 def _looks_local(name: str) -> bool:
     return name.startswith(("/", ".", "~")) or name.count("/") > 1 or Path(name).exists()
 
@@ -519,7 +516,7 @@ def _load(name: str) -> tuple[Any, Any, str]:
             where, dtype="auto", trust_remote_code=False
         )
     except Exception as e:
-        reason = _one_line(e)
+        reason = one_line(e)
         if "trust_remote_code" in reason:
             raise CothubError(
                 f"hf/{name} needs its own Python code (trust_remote_code), which cothub does not "
@@ -533,30 +530,10 @@ def _load(name: str) -> tuple[Any, Any, str]:
         ) from e
     model.to(device)
     model.eval()
-    revision = _fingerprint(source) if source is not None else _hub_revision(model)
+    revision = fingerprint(source) if source is not None else _hub_revision(model)
     return model, tokenizer, revision
 
 
 def _hub_revision(model: Any) -> str:
     commit = getattr(model.config, "_commit_hash", None)
     return str(commit) if commit else "unknown"
-
-
-def _fingerprint(folder: Path) -> str:
-    """A content hash of a local checkpoint, so a re-trained model in the same folder misses the
-    cache: small files whole, large ones (weights) by size and their first and last MiB."""
-    h = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        size = path.stat().st_size
-        h.update(f"{rel}\0{size}\0".encode())
-        with path.open("rb") as f:
-            if size <= 64 << 20:
-                h.update(f.read())
-            else:
-                h.update(f.read(1 << 20))
-                f.seek(-(1 << 20), 2)
-                h.update(f.read())
-    return "sha256:" + h.hexdigest()[:16]

@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import functools
 import gc
-import hashlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +43,7 @@ from typing import Any, TypeVar
 
 from cothub.errors import BackendError, CothubError
 from cothub.extract.reasoning import inline_thinking, open_thinking_tail, unclosed_thinking
+from cothub.models.checkpoint import fingerprint, one_line
 from cothub.types import ApiStyle, Completion, FinishReason, GenerateConfig, Prompt
 
 INSTALL_HINT = "pip install cothub[vllm] on a GPU machine"
@@ -156,7 +156,7 @@ def load_engine(name: str) -> Engine:
         # generation_config="vllm": the checkpoint's sampling defaults must not leak in.
         llm = vllm.LLM(model=where, generation_config="vllm")
     except Exception as e:
-        raise CothubError(f"cannot load vllm/{name}: {_one_line(e)}") from e
+        raise CothubError(f"cannot load vllm/{name}: {one_line(e)}") from e
     config = getattr(getattr(llm, "llm_engine", None), "model_config", None)
     max_len = getattr(config, "max_model_len", None)
     return Engine(llm, vllm.SamplingParams, str(vllm.__version__), max_len)
@@ -188,7 +188,7 @@ class VLLMBackend:
         self._identity: dict[str, object] = {
             "provider": "vllm",
             "model": name,
-            "revision": _fingerprint(local) if local.is_dir() else "hub",
+            "revision": fingerprint(local) if local.is_dir() else "hub",
             "vllm": self._engine.version,
             "api": style,
         }
@@ -247,7 +247,7 @@ class VLLMBackend:
                         j.future.set_result(r)
 
     def _failure(self, e: Exception) -> BackendError:
-        return BackendError(f"vllm/{self._name} failed: {type(e).__name__}: {_one_line(e)}")
+        return BackendError(f"vllm/{self._name} failed: {type(e).__name__}: {one_line(e)}")
 
     def _run(self, jobs: list[_Job]) -> list[list[Completion]]:
         """One engine call for a batch (in a worker thread); outputs come back in input order."""
@@ -295,28 +295,3 @@ async def _in_daemon_thread(fn: Callable[[], _T]) -> _T:
 
     threading.Thread(target=target, name="vllm-batch", daemon=True).start()
     return await done
-
-
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split())[:300]
-
-
-def _fingerprint(folder: Path) -> str:
-    """A content hash of a local checkpoint, so a re-trained model in the same folder misses the
-    cache: every file's name and size, small files whole, large ones (weights) by their first
-    and last MiB."""
-    h = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        size = path.stat().st_size
-        h.update(f"{rel}\0{size}\0".encode())
-        with path.open("rb") as f:
-            if size <= 4 << 20:
-                h.update(f.read())
-            else:
-                h.update(f.read(1 << 20))
-                f.seek(-(1 << 20), 2)
-                h.update(f.read())
-    return "sha256:" + h.hexdigest()[:16]
