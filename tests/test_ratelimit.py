@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -86,3 +87,27 @@ def test_rpm_flag_paces_a_real_run(
     assert gsm8k_server.stats.completion_requests == 31
     bad = cli(*args, "--rpm", "0")
     assert bad.code == 2 and "--rpm" in bad.err
+
+
+def test_429s_shrink_concurrency_in_a_real_run(cli: Any, data_dir: Path, tmp_path: Path) -> None:
+    from conftest import scripted_gsm8k
+    from cothub.testing.openai_server import FaultPlan, Faults, running_server
+
+    faults = Faults(fail_first=FaultPlan("429", 1), retry_after=0.01)
+    with running_server(scripted_gsm8k(data_dir), faults=faults) as srv:
+        out = tmp_path / "o.json"
+        args = [
+            "run", "gsm8k", "--model", "openai/m", "--base-url", srv.base_url,
+            "--data-dir", str(data_dir), "--store", str(tmp_path / "s.db"), "--limit", "40",
+            "--concurrency", "16", "--json", str(out),
+        ]  # fmt: skip
+        assert cli(*args).code == 0
+        usage = json.loads(out.read_text())["usage"]
+        assert usage["rate_limited"] == 40 and usage["requests"] == 40
+        assert usage["min_concurrency"] < 16
+    with running_server(scripted_gsm8k(data_dir)) as clean:
+        args[args.index("--base-url") + 1] = clean.base_url
+        args[args.index("--store") + 1] = str(tmp_path / "clean.db")
+        assert cli(*args).code == 0
+        usage = json.loads(out.read_text())["usage"]
+        assert usage["rate_limited"] == 0 and usage["min_concurrency"] == 16

@@ -129,9 +129,15 @@ class Usage:
     reasoning_tokens: int = 0
     cost_usd: float | None = None
     """What the run's samples cost at list price when they were made; None: model unpriced."""
+    rate_limited: int = 0
+    """429 answers received; each one halved the requests allowed in flight."""
+    min_concurrency: int = 0
+    """The fewest requests allowed in flight at any point (below --concurrency after 429s)."""
 
     def as_json(self) -> dict[str, int | float | None]:
         return {
+            "rate_limited": self.rate_limited,
+            "min_concurrency": self.min_concurrency,
             "requests": self.requests,
             "cached": self.cached,
             "retries": self.retries,
@@ -360,7 +366,7 @@ class Runner:
         self.store = store
         self.config = config
         self.progress = progress or NoProgress()
-        self.usage = Usage()
+        self.usage = Usage(min_concurrency=config.concurrency)
         self._limiter = Limiter(config.limits, config.concurrency)
         self._records: list[SampleRecord] = []
         self._any_success = False
@@ -669,6 +675,9 @@ class Runner:
                     ) from e
                 if e.reason.startswith("HTTP 429"):
                     self._limiter.rate_limited()
+                    self.usage.rate_limited += 1
+                    low = min(self.usage.min_concurrency, self._limiter.allowed)
+                    self.usage.min_concurrency = low
                 self.usage.retries += 1
                 await asyncio.sleep(policy.delay(attempt - 1, e.retry_after))
 
