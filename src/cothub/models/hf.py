@@ -51,6 +51,7 @@ from typing import Any
 
 from cothub.errors import BackendError, CothubError
 from cothub.extract.reasoning import inline_thinking, open_thinking_tail
+from cothub.models.batching import Gatherer
 from cothub.models.checkpoint import fingerprint, one_line
 from cothub.types import ApiStyle, Completion, FinishReason, GenerateConfig, Prompt
 
@@ -125,10 +126,7 @@ class HFBackend:
         self.batches: list[int] = []
         """Rows of every model call so far (how well concurrent calls were gathered)."""
         self._tok_lock = threading.Lock()  # the loop encodes while the model thread decodes
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._pending: list[_Job] = []
-        self._wake = asyncio.Event()
-        self._worker: asyncio.Task[None] | None = None
+        self._jobs: Gatherer[_Job] = Gatherer(self._take, self._call, self._recover)
 
     @property
     def identity(self) -> dict[str, object]:
@@ -141,9 +139,7 @@ class HFBackend:
     async def aclose(self) -> None:
         """Stop the worker and free the weights (the next ``--model`` of a command needs the
         memory)."""
-        if self._worker is not None:
-            self._worker.cancel()
-            self._worker = None
+        self._jobs.close()
         self.model = None
         gc.collect()
         if self._device.type == "cuda":
@@ -223,19 +219,14 @@ class HFBackend:
         return asyncio.get_running_loop().create_future()
 
     def _submit(self, jobs: list[_Job]) -> list[asyncio.Future[Any]]:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # first call in this event loop: a fresh queue and worker
-            self._loop, self._pending, self._wake = loop, [], asyncio.Event()
-            self._worker = loop.create_task(self._serve())
-        self._pending.extend(jobs)
-        self._wake.set()
+        self._jobs.submit(jobs)
         return [j.future for j in jobs]
 
-    def _take(self) -> list[_Job]:
+    def _take(self, pending: list[_Job]) -> list[_Job]:
         """Pending jobs that can share a call with the oldest one, longest first (so an
         out-of-memory shows up in the first batch), up to ``max_batch`` rows."""
-        key = self._pending[0].key
-        same = sorted((j for j in self._pending if j.key == key), key=lambda j: -len(j.ids))
+        key = pending[0].key
+        same = sorted((j for j in pending if j.key == key), key=lambda j: -len(j.ids))
         batch: list[_Job] = []
         rows = 0
         inputs: set[tuple[int, ...]] = set()  # scoring: options of one token share a row
@@ -248,35 +239,18 @@ class HFBackend:
             rows += cost
             if job.config is None:
                 inputs.add(tuple(job.ids[:-1]))
-        taken = {id(j) for j in batch}
-        self._pending = [j for j in self._pending if id(j) not in taken]
         return batch
 
-    async def _serve(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                await asyncio.sleep(0)  # callers woken by the last batch queue their next call
-                jobs = [j for j in self._take() if not j.future.done()]
-                if not jobs:
-                    continue
-                try:
-                    results = await asyncio.to_thread(self._run, jobs)
-                except Exception as e:
-                    if isinstance(e, self._torch.cuda.OutOfMemoryError) and len(jobs) > 1:
-                        self._torch.cuda.empty_cache()
-                        self.max_batch = max(1, sum(j.rows for j in jobs) // 2)
-                        self._pending[:0] = jobs
-                        continue
-                    error = self._failure(e, jobs)
-                    for j in jobs:
-                        if not j.future.done():
-                            j.future.set_exception(error)
-                    continue
-                for j, r in zip(jobs, results, strict=True):
-                    if not j.future.done():
-                        j.future.set_result(r)
+    async def _call(self, jobs: list[_Job]) -> list[Any]:
+        return await asyncio.to_thread(self._run, jobs)
+
+    def _recover(self, e: Exception, jobs: list[_Job]) -> BaseException | None:
+        """Out of GPU memory with more than one row: halve the batch and try again."""
+        if isinstance(e, self._torch.cuda.OutOfMemoryError) and len(jobs) > 1:
+            self._torch.cuda.empty_cache()
+            self.max_batch = max(1, sum(j.rows for j in jobs) // 2)
+            return None
+        return self._failure(e, jobs)
 
     def _failure(self, e: Exception, jobs: list[_Job]) -> BackendError:
         if isinstance(e, self._torch.cuda.OutOfMemoryError):

@@ -43,6 +43,7 @@ from typing import Any, TypeVar
 
 from cothub.errors import BackendError, CothubError
 from cothub.extract.reasoning import inline_thinking, open_thinking_tail, unclosed_thinking
+from cothub.models.batching import Gatherer
 from cothub.models.checkpoint import fingerprint, one_line
 from cothub.types import ApiStyle, Completion, FinishReason, GenerateConfig, Prompt
 
@@ -194,10 +195,9 @@ class VLLMBackend:
         }
         self.batches: list[int] = []
         """Requests of every engine call so far (how well concurrent calls were gathered)."""
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._pending: list[_Job] = []
-        self._wake = asyncio.Event()
-        self._worker: asyncio.Task[None] | None = None
+        self._jobs: Gatherer[_Job] = Gatherer(
+            lambda pending: list(pending), self._call, self._recover
+        )
 
     @property
     def identity(self) -> dict[str, object]:
@@ -209,42 +209,19 @@ class VLLMBackend:
 
     async def aclose(self) -> None:
         """Stop the worker; the engine is freed with the backend (a next model needs the GPU)."""
-        if self._worker is not None:
-            self._worker.cancel()
-            self._worker = None
+        self._jobs.close()
         gc.collect()
 
     async def generate(self, prompt: Prompt, config: GenerateConfig) -> list[Completion]:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # first call in this event loop: a fresh queue and worker
-            self._loop, self._pending, self._wake = loop, [], asyncio.Event()
-            self._worker = loop.create_task(self._serve())
-        job = _Job(prompt, config, loop.create_future())
-        self._pending.append(job)
-        self._wake.set()
+        job = _Job(prompt, config, asyncio.get_running_loop().create_future())
+        self._jobs.submit([job])
         return await job.future
 
-    async def _serve(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                await asyncio.sleep(0)  # callers woken by the last batch queue their next call
-                jobs = [j for j in self._pending if not j.future.done()]
-                self._pending = []
-                if not jobs:
-                    continue
-                try:
-                    results = await _in_daemon_thread(functools.partial(self._run, jobs))
-                except Exception as e:
-                    error = e if isinstance(e, BackendError) else self._failure(e)
-                    for j in jobs:
-                        if not j.future.done():
-                            j.future.set_exception(error)
-                    continue
-                for j, r in zip(jobs, results, strict=True):
-                    if not j.future.done():
-                        j.future.set_result(r)
+    async def _call(self, jobs: list[_Job]) -> list[list[Completion]]:
+        return await _in_daemon_thread(functools.partial(self._run, jobs))
+
+    def _recover(self, e: Exception, jobs: list[_Job]) -> BaseException:
+        return e if isinstance(e, BackendError) else self._failure(e)
 
     def _failure(self, e: Exception) -> BackendError:
         return BackendError(f"vllm/{self._name} failed: {type(e).__name__}: {one_line(e)}")
