@@ -23,7 +23,7 @@ from cothub.errors import CothubError
 
 app = typer.Typer(
     name="cothub",
-    help="Evaluate LLM reasoning (GSM8K, ...) faithfully, fast, and crash-safe.",
+    help="Evaluate LLM reasoning (GSM8K, MATH, MMLU, BBH) faithfully, fast, and crash-safe.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
