@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,3 +116,19 @@ def scripted_gsm8k(data: Path) -> Script:
 def gsm8k_server(data_dir: Path) -> Iterator[OpenAIStandIn]:
     with running_server(scripted_gsm8k(data_dir)) as srv:
         yield srv
+
+
+def stored_samples(tmp: Path, run_id: str) -> dict[int, dict[str, Any]]:
+    """A GSM8K run's stored samples by item index, from ``tmp/s.db``, with steps and stats."""
+    db = sqlite3.connect(tmp / "s.db")
+    rows = db.execute(
+        "SELECT item_id, correct, answer, completion, steps, stats FROM samples WHERE run_id=?",
+        (run_id,),
+    ).fetchall()
+    return {
+        int(r[0].split("/")[1]): {
+            "correct": bool(r[1]), "answer": r[2], "completion": r[3],
+            "steps": json.loads(r[4]), "stats": json.loads(r[5]),
+        }
+        for r in rows
+    }  # fmt: skip

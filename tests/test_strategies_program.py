@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import gold_of, gsm8k_items
+from conftest import gold_of, gsm8k_items, stored_samples
 from cothub.data.source import seeded_subset
 from cothub.strategies import parse_strategy
 from cothub.strategies.program import EXAMPLE, Program, extract_code, program_prompt
@@ -133,21 +132,6 @@ def listener() -> Iterator[socket.socket]:
         yield s
 
 
-def _samples(tmp: Path, run_id: str) -> dict[int, dict[str, Any]]:
-    db = sqlite3.connect(tmp / "s.db")
-    rows = db.execute(
-        "SELECT item_id, correct, answer, completion, steps, stats FROM samples WHERE run_id=?",
-        (run_id,),
-    ).fetchall()
-    return {
-        int(r[0].split("/")[1]): {
-            "correct": bool(r[1]), "answer": r[2], "completion": r[3],
-            "steps": json.loads(r[4]), "stats": json.loads(r[5]),
-        }
-        for r in rows
-    }  # fmt: skip
-
-
 @pytest.mark.parametrize("api", ["chat", "completions"])
 def test_programs_end_to_end(
     cli: Any, data_dir: Path, tmp_path: Path, listener: socket.socket, api: str
@@ -172,7 +156,7 @@ def test_programs_end_to_end(
     with pytest.raises(TimeoutError):
         listener.accept()  # no program ever reached the listening socket
 
-    samples = _samples(tmp_path, out["run_id"])
+    samples = stored_samples(tmp_path, out["run_id"])
     assert {model.kind[i] for i in samples} == set(KINDS)
     g = out["tasks"]["gsm8k"]
     assert (g["n"], g["correct"], g["unparsed"]) == (6, 2, 3)  # right, printed; loop, error, net

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conftest import gold_of, gsm8k_items, question_of
+from conftest import gold_of, gsm8k_items, question_of, stored_samples
 from cothub.errors import CothubError
 from cothub.strategies import parse_strategy
 from cothub.strategies.self_refine import (
@@ -183,21 +182,6 @@ def _args(data: Path, tmp: Path, url: str, api: str, rounds: int) -> list[str]:
     ]  # fmt: skip
 
 
-def _samples(tmp: Path, run_id: str) -> dict[int, dict[str, Any]]:
-    db = sqlite3.connect(tmp / "s.db")
-    rows = db.execute(
-        "SELECT item_id, correct, answer, completion, steps, stats FROM samples WHERE run_id=?",
-        (run_id,),
-    ).fetchall()
-    return {
-        int(r[0].split("/")[1]): {
-            "correct": bool(r[1]), "answer": r[2], "completion": r[3],
-            "steps": json.loads(r[4]), "stats": json.loads(r[5]),
-        }
-        for r in rows
-    }  # fmt: skip
-
-
 @pytest.mark.parametrize("api", ["chat", "completions"])
 def test_refine_loop_end_to_end(cli: Any, data_dir: Path, tmp_path: Path, api: str) -> None:
     model = RefineModel(data_dir, api)
@@ -209,7 +193,7 @@ def test_refine_loop_end_to_end(cli: Any, data_dir: Path, tmp_path: Path, api: s
         again = cli(*args)  # every request is cached: nothing is sent twice
         assert again.code == 0 and srv.stats.completion_requests == len(bodies)
     out = json.loads((tmp_path / "o.json").read_text())
-    samples = _samples(tmp_path, out["run_id"])
+    samples = stored_samples(tmp_path, out["run_id"])
     kinds = Counter(KINDS[i % 4] for i in samples)
     assert len(samples) == 24 and set(kinds) == set(KINDS)
 
@@ -303,7 +287,7 @@ def test_one_round_caps_the_loop(cli: Any, data_dir: Path, tmp_path: Path) -> No
         assert r.code == 0, r.err
         bodies = list(srv.stats.bodies)
     out = json.loads((tmp_path / "o.json").read_text())
-    samples = _samples(tmp_path, out["run_id"])
+    samples = stored_samples(tmp_path, out["run_id"])
     sent = Counter(model.classify(b)[0] for b in bodies)
     # One review, and a revision unless it accepted; never a second review.
     assert sent == {i: 2 if KINDS[i % 4] == "accepted" else 3 for i in samples}
