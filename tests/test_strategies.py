@@ -13,14 +13,10 @@ import pytest
 
 from conftest import gold_of, gsm8k_items
 from cothub.errors import CothubError
+from cothub.scoring.stats import pass_at_k
 from cothub.strategies import parse_strategy
-from cothub.strategies.self_consistency import (
-    SelfConsistency,
-    curve,
-    expected_majority,
-    pass_at_k,
-    vote,
-)
+from cothub.strategies.base import vote
+from cothub.strategies.self_consistency import SelfConsistency, VoteStats, curve, expected_majority
 from cothub.testing.openai_server import Choice, Rule, Script, running_server
 
 
@@ -85,13 +81,13 @@ def test_expected_majority_enumerates_small_cases() -> None:
 
 def test_curve_shape() -> None:
     stats = [
-        {"group": [0, 0, 1, 0], "correct": [True, True, False, True]},
-        {"group": [0, 1, 1, -1], "correct": [False, True, True, False]},
+        VoteStats(("1", "1", "2", "1"), (True, True, False, True), (0, 0, 1, 0)),
+        VoteStats(("3", "4", "4", None), (False, True, True, False), (0, 1, 1, -1)),
     ]
-    c = curve(stats)
+    c = curve(stats).as_json()
     assert c["k"] == [1, 2, 4]
-    assert c["maj"][-1]["accuracy"] == pytest.approx(1.0)  # both majorities are right at k=4
-    assert c["pass"][0]["accuracy"] == pytest.approx((3 / 4 + 2 / 4) / 2)
+    assert c["maj"][-1]["accuracy"] == pytest.approx(1.0)  # type: ignore[index]
+    assert c["pass"][0]["accuracy"] == pytest.approx((3 / 4 + 2 / 4) / 2)  # type: ignore[index]
 
 
 # ---- end to end: the CLI against the loopback server ----------------------------------------

@@ -65,12 +65,39 @@ def test_settings_and_prompt() -> None:
         ("program:memory_mb=8", "memory_mb >= 64"),
         ("program:timeout=soon", "not a valid float"),
         ("program:memory=5", "bad setting"),
+        ("program:isolation=none", "isolation=bwrap (the default) or isolation=unsafe"),
     ],
 )
 def test_bad_settings_fail_in_one_line(cli: Any, spec: str, needle: str) -> None:
     r = cli("run", "gsm8k", "--model", "openai/m", "--strategy", spec)
     assert r.code == 2
     assert r.err.count("\n") == 1 and needle in r.err and r.err.startswith("cothub: error:")
+
+
+def test_without_isolation_the_strategy_refuses_before_any_request(
+    cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No bubblewrap: one line on why and how to allow it; the unsafe opt-in is recorded."""
+    from cothub import sandbox
+    from cothub.sandbox import _isolation
+
+    assert "isolation" not in Program().describe()  # isolated runs keep the run ids they had
+    monkeypatch.setattr(_isolation.shutil, "which", lambda name: None)
+    sandbox._find_launcher.cache_clear()
+    try:
+        # No server listens on this port: a request would fail differently.
+        r = cli("run", "gsm8k", "--model", "openai/m", "--base-url", "http://127.0.0.1:9/v1",
+                "--strategy", "program")  # fmt: skip
+        assert r.code == 2 and r.err.count("\n") == 1, r.err
+        assert r.err.startswith("cothub: error:")
+        assert "refused: the program sandbox cannot be isolated" in r.err
+        assert "bubblewrap (bwrap) is not installed" in r.err
+        assert "--strategy program:isolation=unsafe" in r.err
+        unsafe = parse_strategy("program:isolation=unsafe")
+        assert isinstance(unsafe, Program) and unsafe.limits().isolation == "unsafe"
+        assert unsafe.describe()["isolation"] == "unsafe"
+    finally:
+        sandbox._find_launcher.cache_clear()
 
 
 # ---- end to end -------------------------------------------------------------------------------

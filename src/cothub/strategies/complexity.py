@@ -33,16 +33,79 @@ import asyncio
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cothub.errors import CothubError
-from cothub.scoring.metrics import wilson
-from cothub.strategies.base import EqualFn, Generate, GradeFn, Outcome
-from cothub.strategies.self_consistency import SelfConsistency, merge_usage, no_vote, vote
-from cothub.types import GenerateConfig, Prompt, Sample
+from cothub.strategies.base import (
+    Estimate,
+    Outcome,
+    SolveContext,
+    StrategySummary,
+    no_answer,
+    own_stats,
+    total_usage,
+    vote,
+)
+from cothub.strategies.self_consistency import SelfConsistency
+from cothub.types import GenerateConfig, GradedStep, StrategyStats
 
 if TYPE_CHECKING:
     from cothub.tasks.base import PromptOptions, Selection
+
+
+@dataclass(frozen=True, slots=True)
+class ComplexityStats:
+    """One sample's chains, which of them voted, and both votes' verdicts."""
+
+    answers: tuple[str | None, ...]
+    correct: tuple[bool, ...]
+    group: tuple[int, ...]
+    """Each chain's answer group, as in ``VoteStats``; -1: no answer."""
+    steps: tuple[int, ...]
+    """Each chain's reasoning steps."""
+    voters: tuple[int, ...]
+    """The chains that voted (the most complex answering ones), ascending."""
+    winner: str | None
+    """The complexity vote's answer."""
+    complexity_correct: bool
+    majority_correct: bool
+    """Whether the plain majority over all K chains would have been right."""
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "answers": list(self.answers),
+            "correct": list(self.correct),
+            "group": list(self.group),
+            "steps": list(self.steps),
+            "voters": list(self.voters),
+            "winner": self.winner,
+            "complexity_correct": self.complexity_correct,
+            "majority_correct": self.majority_correct,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ComplexityVote:
+    """maj@K over all chains beside the vote of the M most complex, on the same samples."""
+
+    k: int
+    m: int
+    majority: Estimate
+    complexity_vote: Estimate
+    gained: int
+    """Items only the complexity vote gets right."""
+    lost: int
+    """Items only the plain majority gets right."""
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "k": self.k,
+            "m": self.m,
+            "majority": self.majority.as_json(),
+            "complexity_vote": self.complexity_vote.as_json(),
+            "gained": self.gained,
+            "lost": self.lost,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +137,8 @@ class Complexity:
     def _sampler(self) -> SelfConsistency:
         return SelfConsistency(self.k, self.temperature, self.top_p, self.batch)
 
-    def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "k": self.k, "m": self.voters}
+    def describe(self) -> dict[str, object]:
+        out: dict[str, object] = {"name": self.name, "k": self.k, "m": self.voters}
         if self.k > 1:  # with one chain the run's own settings apply: these move nothing
             out.update(temperature=self.temperature, top_p=self.top_p, batch=self.batch)
         out["select"] = self.select
@@ -84,49 +147,42 @@ class Complexity:
     def prompt_options(self, options: PromptOptions) -> PromptOptions:
         return replace(options, selection=self.select)
 
-    def summary(self, stats: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        return {"complexity": vote_summary(stats, self.k, self.voters)} if stats else {}
+    def summary(self, stats: Sequence[StrategyStats]) -> dict[str, StrategySummary]:
+        if not stats:
+            return {}
+        return {"complexity": vote_summary(own_stats(stats, ComplexityStats), self.k, self.voters)}
 
     def first_config(self, base: GenerateConfig) -> GenerateConfig:
         return base if self.k == 1 else self._sampler.first_config(base)
 
-    async def solve(
-        self,
-        sample: Sample,
-        prompt: Prompt,
-        base: GenerateConfig,
-        generate: Generate,
-        grade: GradeFn,
-        equal: EqualFn,
-    ) -> Outcome:
+    async def solve(self, ctx: SolveContext) -> Outcome:
         if self.k == 1:
-            chains = (await generate(prompt, base))[:1]
+            chains = (await ctx.generate(ctx.prompt, ctx.config))[:1]
         else:
-            chains = await self._sampler.draw(prompt, base, generate)
-        grades = await asyncio.gather(*(grade(c.text) for c in chains))
+            chains = await self._sampler.draw(ctx.prompt, ctx.config, ctx.generate)
+        grades = await asyncio.gather(*(ctx.grade(c.text) for c in chains))
         answers = [g.answer for g in grades]
         steps = [chain_steps(c.text) for c in chains]
         voters = most_complex_chains(steps, answers, self.voters)
-        winner, _ = vote([a if i in voters else None for i, a in enumerate(answers)], equal)
-        majority, groups = vote(answers, equal)
-        final = grades[winner] if winner is not None else no_vote(grades[0])
+        winner, _ = vote([a if i in voters else None for i, a in enumerate(answers)], ctx.equal)
+        majority, groups = vote(answers, ctx.equal)
+        final = grades[winner] if winner is not None else no_answer("no-vote", grades[0].check)
         records = tuple(
-            {"kind": "sample", "text": c.text, "answer": g.answer, "correct": g.correct,
-             "finish_reason": c.finish_reason, "reasoning_steps": n, "voted": i in voters}
+            GradedStep("sample", c.text, g.answer, g.correct, c.finish_reason, None, n, i in voters)
             for i, (c, g, n) in enumerate(zip(chains, grades, steps, strict=True))
-        )  # fmt: skip
-        stats = {
-            "answers": answers,
-            "correct": [g.correct for g in grades],
-            "group": groups,
-            "steps": steps,
-            "voters": voters,
-            "winner": final.answer,
-            "complexity_correct": final.correct,
-            "majority_correct": majority is not None and grades[majority].correct,
-        }
+        )
+        stats = ComplexityStats(
+            answers=tuple(answers),
+            correct=tuple(g.correct for g in grades),
+            group=tuple(groups),
+            steps=tuple(steps),
+            voters=tuple(voters),
+            winner=final.answer,
+            complexity_correct=final.correct,
+            majority_correct=majority is not None and grades[majority].correct,
+        )
         chosen = winner if winner is not None else 0
-        return Outcome(merge_usage(chains, chosen), final, records, stats)
+        return Outcome(total_usage(chains[chosen], chains, parallel=True), final, records, stats)
 
 
 def chain_steps(text: str) -> int:
@@ -141,20 +197,16 @@ def most_complex_chains(steps: Sequence[int], answers: Sequence[str | None], m: 
     return sorted(ranked[:m])
 
 
-def vote_summary(stats: Sequence[dict[str, Any]], k: int, m: int) -> dict[str, Any]:
-    """maj@K over all chains beside the vote of the M most complex, on the same samples.
-
-    ``gained`` counts items only the complexity vote gets right, ``lost`` those only the plain
-    majority gets right.
-    """
+def vote_summary(stats: Sequence[ComplexityStats], k: int, m: int) -> ComplexityVote:
+    """maj@K over all chains beside the vote of the M most complex, on the same samples."""
     n = len(stats)
-    maj = [bool(s["majority_correct"]) for s in stats]
-    cx = [bool(s["complexity_correct"]) for s in stats]
-    return {
-        "k": k,
-        "m": m,
-        "majority": {"accuracy": sum(maj) / n, "ci95": list(wilson(sum(maj), n))},
-        "complexity_vote": {"accuracy": sum(cx) / n, "ci95": list(wilson(sum(cx), n))},
-        "gained": sum(c and not j for c, j in zip(cx, maj, strict=True)),
-        "lost": sum(j and not c for c, j in zip(cx, maj, strict=True)),
-    }
+    maj = [s.majority_correct for s in stats]
+    cx = [s.complexity_correct for s in stats]
+    return ComplexityVote(
+        k=k,
+        m=m,
+        majority=Estimate.of_counts(sum(maj), n),
+        complexity_vote=Estimate.of_counts(sum(cx), n),
+        gained=sum(c and not j for c, j in zip(cx, maj, strict=True)),
+        lost=sum(j and not c for c, j in zip(cx, maj, strict=True)),
+    )

@@ -32,12 +32,20 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from cothub.errors import CothubError
-from cothub.strategies.base import EqualFn, Generate, GradeFn, Outcome
-from cothub.strategies.self_consistency import merge_usage
-from cothub.types import ApiStyle, Completion, GenerateConfig, Message, Prompt, Sample
+from cothub.strategies.base import Outcome, SolveContext, StrategySummary, own_stats, total_usage
+from cothub.types import (
+    ApiStyle,
+    DecomposeStep,
+    GenerateConfig,
+    GradedStep,
+    Message,
+    Prompt,
+    Step,
+    StrategyStats,
+    SubquestionStep,
+)
 
 MAX_SUBQUESTIONS = 8
 DECOMPOSE = (
@@ -66,6 +74,29 @@ def parse_subquestions(text: str, limit: int = MAX_SUBQUESTIONS) -> list[str]:
 
 
 @dataclass(frozen=True, slots=True)
+class DecomposeStats:
+    """How many sub-questions one sample's decomposition gave."""
+
+    subquestions: int
+    """0: none could be parsed (the final request was the task's prompt as it is)."""
+
+    def as_json(self) -> dict[str, object]:
+        return {"subquestions": self.subquestions}
+
+
+@dataclass(frozen=True, slots=True)
+class DecomposeSummary:
+    """How far the run's problems were decomposed."""
+
+    mean_subquestions: float
+    undecomposed: int
+    """Samples with no parsable sub-question."""
+
+    def as_json(self) -> dict[str, object]:
+        return {"mean_subquestions": self.mean_subquestions, "undecomposed": self.undecomposed}
+
+
+@dataclass(frozen=True, slots=True)
 class LeastToMost:
     max_subquestions: int = MAX_SUBQUESTIONS
     name: str = "least-to-most"
@@ -77,62 +108,43 @@ class LeastToMost:
                 f"not {self.max_subquestions}"
             )
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, object]:
         return {
             "name": self.name,
             "max_subquestions": self.max_subquestions,
             "prompts_sha256": _PROMPTS_SHA,  # editing the instructions moves the numbers
         }
 
-    def summary(self, stats: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    def summary(self, stats: Sequence[StrategyStats]) -> dict[str, StrategySummary]:
         if not stats:
             return {}
-        counts = [int(s["subquestions"]) for s in stats]
-        return {
-            "least_to_most": {
-                "mean_subquestions": sum(counts) / len(counts),
-                "undecomposed": counts.count(0),
-            }
-        }
+        counts = [s.subquestions for s in own_stats(stats, DecomposeStats)]
+        return {"least_to_most": DecomposeSummary(sum(counts) / len(counts), counts.count(0))}
 
     def first_config(self, base: GenerateConfig) -> GenerateConfig:
         return base
 
-    async def solve(
-        self,
-        sample: Sample,
-        prompt: Prompt,
-        base: GenerateConfig,
-        generate: Generate,
-        grade: GradeFn,
-        equal: EqualFn,
-    ) -> Outcome:
-        ask = decompose_prompt(prompt.style, sample.question, self.max_subquestions)
-        plan = (await generate(ask, base))[0]
+    async def solve(self, ctx: SolveContext) -> Outcome:
+        style, question = ctx.prompt.style, ctx.sample.question
+        plan = await ctx.complete(decompose_prompt(style, question, self.max_subquestions))
         subquestions = parse_subquestions(plan.text, self.max_subquestions)
         used = [plan]
-        steps: list[dict[str, Any]] = [
-            {"kind": "decompose", "text": plan.text, "subquestions": subquestions,
-             "finish_reason": plan.finish_reason}
-        ]  # fmt: skip
+        steps: list[Step] = [DecomposeStep(plan.text, tuple(subquestions), plan.finish_reason)]
         solved: list[tuple[str, str]] = []
         for i, sub in enumerate(subquestions):
-            ask = subquestion_prompt(prompt.style, sample.question, solved, sub)
-            reply = (await generate(ask, base))[0]
+            reply = await ctx.complete(subquestion_prompt(style, question, solved, sub))
             used.append(reply)
             solved.append((sub, reply.text.strip()))
-            steps.append(
-                {"kind": "subquestion", "index": i + 1, "question": sub, "text": reply.text,
-                 "finish_reason": reply.finish_reason}
-            )  # fmt: skip
-        final = (await generate(final_prompt(prompt, sample.question, solved), base))[0]
+            steps.append(SubquestionStep(i + 1, sub, reply.text, reply.finish_reason))
+        final = await ctx.complete(final_prompt(ctx.prompt, question, solved))
         used.append(final)
-        verdict = await grade(final.text)
+        verdict = await ctx.grade(final.text)
         steps.append(
-            {"kind": "final", "text": final.text, "answer": verdict.answer,
-             "correct": verdict.correct, "finish_reason": final.finish_reason}
-        )  # fmt: skip
-        return Outcome(_total(used), verdict, tuple(steps), {"subquestions": len(subquestions)})
+            GradedStep("final", final.text, verdict.answer, verdict.correct, final.finish_reason)
+        )
+        # The requests ran one after another: their latencies add up.
+        completion = total_usage(final, used, parallel=False)
+        return Outcome(completion, verdict, tuple(steps), DecomposeStats(len(subquestions)))
 
 
 # ---- the requests -----------------------------------------------------------------------------
@@ -177,8 +189,3 @@ def final_prompt(prompt: Prompt, question: str, solved: Sequence[tuple[str, str]
     at = prompt.text.rfind(question.strip())
     start = prompt.text.rfind("\n", 0, at) + 1 if at > 0 else 0
     return replace(prompt, text=prompt.text[:start] + block + prompt.text[start:])
-
-
-def _total(used: Sequence[Completion]) -> Completion:
-    """The final completion with every request's tokens; the requests ran one after another."""
-    return replace(merge_usage(used, len(used) - 1), latency_s=sum(c.latency_s for c in used))

@@ -1,5 +1,5 @@
-"""``program[:timeout=S,memory_mb=M,site_packages=B]``: the model writes a program; running it
-gives the answer.
+"""``program[:timeout=S,memory_mb=M,site_packages=B,isolation=unsafe]``: the model writes a
+program; running it gives the answer.
 
 Gao et al. 2023, "PAL: Program-aided Language Models", ICML 2023, arXiv:2211.10435; Chen et al.
 2023, "Program of Thoughts Prompting: Disentangling Computation from Reasoning for Numerical
@@ -22,6 +22,12 @@ reply; thinking (``<think>...</think>``) is skipped first. It runs in :mod:`coth
 library only unless ``site_packages=true`` (e.g. sympy for MATH). Programs run in worker threads,
 at most one per CPU at a time, so that neighbours do not eat a program's wall time.
 
+Model-written code is untrusted: each program runs isolated by bubblewrap (namespaces, a
+read-only view of the interpreter only, no network, seccomp; see :mod:`cothub.sandbox`). Where
+this machine cannot provide that isolation, the strategy refuses before any request, in one line
+that says why and how to allow it; ``isolation=unsafe`` runs programs without namespaces, only
+when asked for, and the run manifest records it.
+
 Grading: the program's answer (``solution()``'s return value, else ``ans``, else the last line it
 printed) is handed to the task's own grader as the completion ``The answer is {answer}.``, so
 extraction, normalisation and equivalence stay the task's (numbers for GSM8K, math-verify for
@@ -42,13 +48,33 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from cothub.errors import CothubError
 from cothub.extract.reasoning import strip_thinking
-from cothub.sandbox import STATUSES, Limits, SandboxResult, run_python
-from cothub.strategies.base import EqualFn, Generate, GradeFn, Outcome
-from cothub.types import ApiStyle, GenerateConfig, Grade, Message, Prompt, Sample
+from cothub.sandbox import (
+    ISOLATIONS,
+    STATUSES,
+    Limits,
+    SandboxResult,
+    isolation_problem,
+    run_python,
+)
+from cothub.strategies.base import (
+    Outcome,
+    SolveContext,
+    StrategySummary,
+    no_answer,
+    own_stats,
+)
+from cothub.types import (
+    ApiStyle,
+    GenerateConfig,
+    Message,
+    ProgramRun,
+    ProgramStep,
+    Prompt,
+    StrategyStats,
+)
 
 INSTRUCTION = (
     "Solve the problem by writing a Python program. Define a function solution() that computes "
@@ -87,10 +113,31 @@ _CPUS = threading.BoundedSemaphore(os.cpu_count() or 1)
 
 
 @dataclass(frozen=True, slots=True)
+class ProgramStats:
+    """How one sample's program ended: a sandbox status, or ``no_code``."""
+
+    status: str
+
+    def as_json(self) -> dict[str, object]:
+        return {"status": self.status}
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCounts:
+    """Samples per program status, every status listed."""
+
+    counts: dict[str, int]
+
+    def as_json(self) -> dict[str, object]:
+        return dict(self.counts)
+
+
+@dataclass(frozen=True, slots=True)
 class Program:
     timeout: float = 5.0
     memory_mb: int = 512
     site_packages: bool = False
+    isolation: str = "bwrap"
     name: str = "program"
 
     def __post_init__(self) -> None:
@@ -98,6 +145,15 @@ class Program:
             raise CothubError(f"program needs 0 < timeout <= 600 seconds, not {self.timeout}")
         if not 64 <= self.memory_mb <= 1 << 20:
             raise CothubError(f"program needs memory_mb >= 64 (MiB), not {self.memory_mb}")
+        if self.isolation not in ISOLATIONS:
+            raise CothubError(
+                f"program needs isolation=bwrap (the default) or isolation=unsafe, "
+                f"not {self.isolation!r}"
+            )
+        if self.isolation == "bwrap":
+            problem = isolation_problem(self.site_packages)
+            if problem is not None:  # before any request: the run could not grade a thing
+                raise CothubError(f"refused: {problem}")
 
     def limits(self) -> Limits:
         return Limits(
@@ -106,58 +162,49 @@ class Program:
             memory_mb=self.memory_mb,
             max_output=8_000,  # kept in every sample's steps: enough for a traceback
             site_packages=self.site_packages,
+            isolation="unsafe" if self.isolation == "unsafe" else "bwrap",
         )
 
-    def describe(self) -> dict[str, Any]:
-        return {
+    def describe(self) -> dict[str, object]:
+        described: dict[str, object] = {
             "name": self.name,
             "timeout": self.timeout,
             "memory_mb": self.memory_mb,
             "site_packages": self.site_packages,
             "prompts_sha256": _PROMPTS_SHA,  # editing the prompt moves the numbers
         }
+        if self.isolation != "bwrap":  # recorded only then: isolated runs keep their ids
+            described["isolation"] = self.isolation
+        return described
 
-    def summary(self, stats: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    def summary(self, stats: Sequence[StrategyStats]) -> dict[str, StrategySummary]:
         if not stats:
             return {}
         counts = dict.fromkeys((*STATUSES, NO_CODE), 0)
-        for s in stats:
-            counts[s["status"]] = counts.get(s["status"], 0) + 1
-        return {"program": counts}
+        for s in own_stats(stats, ProgramStats):
+            counts[s.status] = counts.get(s.status, 0) + 1
+        return {"program": StatusCounts(counts)}
 
     def first_config(self, base: GenerateConfig) -> GenerateConfig:
         return base
 
-    async def solve(
-        self,
-        sample: Sample,
-        prompt: Prompt,
-        base: GenerateConfig,
-        generate: Generate,
-        grade: GradeFn,
-        equal: EqualFn,
-    ) -> Outcome:
-        reply = (await generate(program_prompt(prompt.style, sample.question, self), base))[0]
+    async def solve(self, ctx: SolveContext) -> Outcome:
+        reply = await ctx.complete(program_prompt(ctx.prompt.style, ctx.sample.question, self))
         code = extract_code(reply.text)
-        step: dict[str, Any] = {"kind": "program", "code": code,
-                                "finish_reason": reply.finish_reason}  # fmt: skip
         if code is None:
-            verdict = Grade(correct=False, answer=None, method=f"program-{NO_CODE}")
-            step.update(status=NO_CODE, answer=None, correct=False)
-            return Outcome(reply, verdict, (step,), {"status": NO_CODE})
+            step = ProgramStep(None, reply.finish_reason, NO_CODE, None, False)
+            return Outcome(reply, no_answer(f"program-{NO_CODE}"), (step,), ProgramStats(NO_CODE))
         run = await asyncio.to_thread(_run, code, self.limits())
         if run.status == "ok" and run.answer is not None:
             # The task's own grader reads the answer, so its extraction and equivalence hold;
             # the span would point into this synthetic text, not the stored reply.
-            verdict = replace(await grade(f"The answer is {run.answer}."), span=None)
+            verdict = replace(await ctx.grade(f"The answer is {run.answer}."), span=None)
         else:
             reason = run.status if run.status != "ok" else "no-answer"
-            verdict = Grade(correct=False, answer=None, method=f"program-{reason}")
-        step.update(
-            status=run.status, detail=run.detail, answer=run.answer, correct=verdict.correct,
-            stdout=run.stdout, stderr=run.stderr, exit_code=run.exit_code, wall_s=run.wall_s,
-        )  # fmt: skip
-        return Outcome(reply, verdict, (step,), {"status": run.status})
+            verdict = no_answer(f"program-{reason}")
+        ran = ProgramRun(run.detail, run.stdout, run.stderr, run.exit_code, run.wall_s)
+        step = ProgramStep(code, reply.finish_reason, run.status, run.answer, verdict.correct, ran)
+        return Outcome(reply, verdict, (step,), ProgramStats(run.status))
 
 
 def program_prompt(style: ApiStyle, question: str, program: Program) -> Prompt:

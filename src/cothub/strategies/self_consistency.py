@@ -20,11 +20,54 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import combinations
-from typing import Any
 
 from cothub.errors import CothubError
-from cothub.strategies.base import EqualFn, Generate, GradeFn, Outcome
-from cothub.types import Completion, GenerateConfig, Grade, Prompt, Sample
+from cothub.scoring.stats import pass_at_k
+from cothub.strategies.base import (
+    Estimate,
+    Generate,
+    Outcome,
+    SolveContext,
+    StrategySummary,
+    no_answer,
+    own_stats,
+    total_usage,
+    vote,
+)
+from cothub.types import Completion, GenerateConfig, GradedStep, Prompt, StrategyStats
+
+
+@dataclass(frozen=True, slots=True)
+class VoteStats:
+    """One sample's chains as the vote saw them (what maj@k and pass@k are computed from)."""
+
+    answers: tuple[str | None, ...]
+    """Each chain's extracted answer; None: none."""
+    correct: tuple[bool, ...]
+    """Each chain's verdict."""
+    group: tuple[int, ...]
+    """Each chain's answer group (equal answers share one, numbered by first appearance); -1:
+    no answer."""
+
+    def as_json(self) -> dict[str, object]:
+        return {"answers": list(self.answers), "correct": list(self.correct),
+                "group": list(self.group)}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class VoteCurve:
+    """maj@k and pass@k for k = 1, 2, 4, ... K (and 10, 100 where K allows) over the run's
+    samples."""
+
+    k: tuple[int, ...]
+    maj: tuple[Estimate, ...]
+    """Expected majority-vote accuracy among k of the chains, per k."""
+    pass_at: tuple[Estimate, ...]
+    """Unbiased pass@k, per k."""
+
+    def as_json(self) -> dict[str, object]:
+        return {"k": list(self.k), "maj": [e.as_json() for e in self.maj],
+                "pass": [e.as_json() for e in self.pass_at]}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +84,7 @@ class SelfConsistency:
         if self.temperature <= 0:
             raise CothubError("self-consistency needs temperature > 0: greedy chains are identical")
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, object]:
         return {
             "name": self.name,
             "k": self.k,
@@ -50,8 +93,8 @@ class SelfConsistency:
             "batch": self.batch,
         }
 
-    def summary(self, stats: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        return {"self_consistency": curve(stats)}
+    def summary(self, stats: Sequence[StrategyStats]) -> dict[str, StrategySummary]:
+        return {"self_consistency": curve(own_stats(stats, VoteStats))} if stats else {}
 
     def first_config(self, base: GenerateConfig) -> GenerateConfig:
         cfg = replace(
@@ -62,31 +105,20 @@ class SelfConsistency:
         )
         return replace(cfg, n=self.k) if self.batch else cfg
 
-    async def solve(
-        self,
-        sample: Sample,
-        prompt: Prompt,
-        base: GenerateConfig,
-        generate: Generate,
-        grade: GradeFn,
-        equal: EqualFn,
-    ) -> Outcome:
-        chains = await self.draw(prompt, base, generate)
-        grades = await asyncio.gather(*(grade(c.text) for c in chains))
-        winner, groups = vote([g.answer for g in grades], equal)
+    async def solve(self, ctx: SolveContext) -> Outcome:
+        chains = await self.draw(ctx.prompt, ctx.config, ctx.generate)
+        grades = await asyncio.gather(*(ctx.grade(c.text) for c in chains))
+        winner, groups = vote([g.answer for g in grades], ctx.equal)
         chosen = winner if winner is not None else 0
-        final = grades[chosen] if winner is not None else no_vote(grades[0])
+        final = grades[chosen] if winner is not None else no_answer("no-vote", grades[0].check)
         steps = tuple(
-            {"kind": "sample", "text": c.text, "answer": g.answer, "correct": g.correct,
-             "finish_reason": c.finish_reason}
+            GradedStep("sample", c.text, g.answer, g.correct, c.finish_reason)
             for c, g in zip(chains, grades, strict=True)
-        )  # fmt: skip
-        stats = {
-            "answers": [g.answer for g in grades],
-            "correct": [g.correct for g in grades],
-            "group": groups,
-        }
-        return Outcome(merge_usage(chains, chosen), final, steps, stats)
+        )
+        stats = VoteStats(
+            tuple(g.answer for g in grades), tuple(g.correct for g in grades), tuple(groups)
+        )
+        return Outcome(total_usage(chains[chosen], chains, parallel=True), final, steps, stats)
 
     async def draw(
         self, prompt: Prompt, base: GenerateConfig, generate: Generate
@@ -100,49 +132,6 @@ class SelfConsistency:
             *(generate(prompt, replace(cfg, seed=seed + i)) for i in range(self.k))
         )
         return [r[0] for r in replies]
-
-
-def vote(answers: Sequence[str | None], equal: EqualFn) -> tuple[int | None, list[int]]:
-    """(index of the first chain of the winning answer, group id per chain; -1 = no answer).
-
-    Groups are formed in order of first appearance; the largest wins and a tie goes to the group
-    that appeared first.
-    """
-    reps: list[int] = []
-    sizes: list[int] = []
-    group_of: list[int] = []
-    for i, a in enumerate(answers):
-        if a is None:
-            group_of.append(-1)
-            continue
-        found = next((g for g, r in enumerate(reps) if equal(answers[r] or "", a)), None)
-        if found is None:
-            reps.append(i)
-            sizes.append(0)
-            found = len(reps) - 1
-        sizes[found] += 1
-        group_of.append(found)
-    if not reps:
-        return None, group_of
-    best = max(range(len(reps)), key=lambda g: (sizes[g], -g))
-    return reps[best], group_of
-
-
-def no_vote(first: Grade) -> Grade:
-    """The verdict when no chain gave an answer: unparsed, hence wrong."""
-    return Grade(correct=False, answer=None, method="no-vote", check=first.check)
-
-
-def merge_usage(chains: Sequence[Completion], chosen: int) -> Completion:
-    """The chosen chain's text with the whole request's usage, so tokens per item stay exact."""
-    c = chains[chosen]
-    return replace(
-        c,
-        prompt_tokens=sum(x.prompt_tokens for x in chains),
-        completion_tokens=sum(x.completion_tokens for x in chains),
-        reasoning_tokens=sum(x.reasoning_tokens for x in chains),
-        latency_s=max(x.latency_s for x in chains),
-    )
 
 
 # ---- metrics over the stored chains ----------------------------------------------------------
@@ -176,32 +165,17 @@ def expected_majority(
     return sum(majority_at(groups, correct, s) for s in subsets) / len(subsets)
 
 
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k (Chen et al. 2021): 1 - C(n-c, k) / C(n, k)."""
-    if n - c < k:
-        return 1.0
-    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
-
-
-def curve(stats: Sequence[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
-    """maj@k and pass@k for k = 1, 2, 4, ... K from the same samples, with 95% CIs."""
-    if not stats:
-        return {}
-    big_k = min(len(s["correct"]) for s in stats)
-    ks = sorted({*(2**i for i in range(int(math.log2(big_k)) + 1)), big_k})
+def curve(stats: Sequence[VoteStats], seed: int = 0) -> VoteCurve:
+    """maj@k and pass@k for k = 1, 2, 4, ... K (and 10, 100) from the same samples, with 95%
+    CIs."""
+    big_k = min(len(s.correct) for s in stats)
+    # Powers of two, and 10 and 100 (HumanEval's pass@k, Chen et al. 2021) where K allows.
+    ks = sorted({*(2**i for i in range(int(math.log2(big_k)) + 1)),
+                 *(k for k in (10, 100) if k <= big_k), big_k})  # fmt: skip
     rng = random.Random(seed)
-    out: dict[str, Any] = {"k": ks, "maj": [], "pass": []}
+    maj: list[Estimate] = []
+    pas: list[Estimate] = []
     for k in ks:
-        maj = [expected_majority(s["group"], s["correct"], k, rng) for s in stats]
-        pas = [pass_at_k(len(s["correct"]), sum(s["correct"]), k) for s in stats]
-        out["maj"].append(_mean_ci(maj))
-        out["pass"].append(_mean_ci(pas))
-    return out
-
-
-def _mean_ci(values: Sequence[float]) -> dict[str, Any]:
-    n = len(values)
-    mean = sum(values) / n
-    var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
-    half = 1.959963984540054 * math.sqrt(var / n)
-    return {"accuracy": mean, "ci95": [max(0.0, mean - half), min(1.0, mean + half)]}
+        maj.append(Estimate.of_mean([expected_majority(s.group, s.correct, k, rng) for s in stats]))
+        pas.append(Estimate.of_mean([pass_at_k(len(s.correct), sum(s.correct), k) for s in stats]))
+    return VoteCurve(tuple(ks), tuple(maj), tuple(pas))

@@ -45,19 +45,36 @@ Request layout. The rendered prompt (few-shot exemplars included) is the problem
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Literal
 
 from cothub.errors import CothubError
-from cothub.scoring.metrics import wilson
-from cothub.strategies.base import EqualFn, Generate, GradeFn, Outcome
-from cothub.types import Completion, GenerateConfig, Grade, Message, Prompt, Sample
+from cothub.scoring.stats import mcnemar_exact, wilson
+from cothub.strategies.base import (
+    Outcome,
+    SolveContext,
+    StrategySummary,
+    own_stats,
+    same_answer,
+    total_usage,
+)
+from cothub.types import (
+    Completion,
+    FeedbackStep,
+    GenerateConfig,
+    Grade,
+    GradedStep,
+    Message,
+    Prompt,
+    ReviewVerdict,
+    Step,
+    StrategyStats,
+)
 
-Verdict = Literal["correct", "incorrect", "missing"]
+Verdict = ReviewVerdict
 
 REVIEW_REQUEST = (
     "Review the answer above step by step: check each step of the reasoning and the final answer "
@@ -88,6 +105,64 @@ def parse_verdict(feedback: str) -> Verdict:
 
 
 @dataclass(frozen=True, slots=True)
+class RefineStats:
+    """One sample's refinement: its rounds, whether it changed, its verdict before and after."""
+
+    rounds_used: int
+    accepted: bool
+    """Whether a review accepted the answer (else the round cap ended the loop)."""
+    changed_at: int | None
+    """The first round whose answer differed from round 0's; None: none did."""
+    changed: bool
+    """Whether the final answer differs from round 0's."""
+    initial_correct: bool
+    final_correct: bool
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "rounds_used": self.rounds_used,
+            "accepted": self.accepted,
+            "changed_at": self.changed_at,
+            "changed": self.changed,
+            "initial_correct": self.initial_correct,
+            "final_correct": self.final_correct,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RefineSummary:
+    """Before vs after refinement, item-weighted (see :func:`refine_summary`)."""
+
+    accuracy_before: float
+    ci95_before: tuple[float, float]
+    accuracy_after: float
+    ci95_after: tuple[float, float]
+    changed: int
+    right_to_wrong: int
+    wrong_to_right: int
+    mcnemar_p: float
+    accepted: int
+    mean_rounds_used: float
+    changed_at: dict[int, int]
+    """First round whose answer differed -> items, ascending."""
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "accuracy_before": self.accuracy_before,
+            "ci95_before": list(self.ci95_before),
+            "accuracy_after": self.accuracy_after,
+            "ci95_after": list(self.ci95_after),
+            "changed": self.changed,
+            "right_to_wrong": self.right_to_wrong,
+            "wrong_to_right": self.wrong_to_right,
+            "mcnemar_p": self.mcnemar_p,
+            "accepted": self.accepted,
+            "mean_rounds_used": self.mean_rounds_used,
+            "changed_at": {str(k): v for k, v in self.changed_at.items()},
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class SelfRefine:
     rounds: int = 2
     max_feedback_tokens: int | None = None
@@ -102,7 +177,7 @@ class SelfRefine:
                 f"self-refine needs max_feedback_tokens >= 1, not {self.max_feedback_tokens}"
             )
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, object]:
         return {
             "name": self.name,
             "rounds": self.rounds,
@@ -110,56 +185,48 @@ class SelfRefine:
             "prompts_sha256": _PROMPTS_SHA,  # editing the instructions moves the numbers
         }
 
-    def summary(self, stats: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        return {"self_refine": refine_summary(stats)} if stats else {}
+    def summary(self, stats: Sequence[StrategyStats]) -> dict[str, StrategySummary]:
+        return {"self_refine": refine_summary(own_stats(stats, RefineStats))} if stats else {}
 
     def first_config(self, base: GenerateConfig) -> GenerateConfig:
         return base
 
-    async def solve(
-        self,
-        sample: Sample,
-        prompt: Prompt,
-        base: GenerateConfig,
-        generate: Generate,
-        grade: GradeFn,
-        equal: EqualFn,
-    ) -> Outcome:
-        review_cfg = replace(base, max_tokens=self.max_feedback_tokens or base.max_tokens)
-        current = (await generate(prompt, base))[0]
-        current_grade = initial = await grade(current.text)
+    async def solve(self, ctx: SolveContext) -> Outcome:
+        prompt, equal = ctx.prompt, ctx.equal
+        review_cfg = replace(
+            ctx.config, max_tokens=self.max_feedback_tokens or ctx.config.max_tokens
+        )
+        current = await ctx.complete()
+        current_grade = initial = await ctx.grade(current.text)
         used = [current]
-        steps: list[dict[str, Any]] = [_answer_step("answer", 0, current, initial)]
+        steps: list[Step] = [_answer_step("answer", 0, current, initial)]
         changed_at: int | None = None
         accepted = False
         r = 0
         for r in range(1, self.rounds + 1):
-            feedback = (await generate(review_prompt(prompt, current.text), review_cfg))[0]
+            feedback = await ctx.complete(review_prompt(prompt, current.text), review_cfg)
             used.append(feedback)
             verdict = parse_verdict(feedback.text)
-            steps.append(
-                {"kind": "feedback", "round": r, "text": feedback.text, "verdict": verdict,
-                 "finish_reason": feedback.finish_reason}
-            )  # fmt: skip
+            steps.append(FeedbackStep(r, feedback.text, verdict, feedback.finish_reason))
             if verdict == "correct":
                 accepted = True
                 break
-            ask = revision_prompt(prompt, current.text, feedback.text)
-            current = (await generate(ask, base))[0]
-            current_grade = await grade(current.text)
+            current = await ctx.complete(revision_prompt(prompt, current.text, feedback.text))
+            current_grade = await ctx.grade(current.text)
             used.append(current)
             steps.append(_answer_step("revision", r, current, current_grade))
-            if changed_at is None and not _same(initial.answer, current_grade.answer, equal):
+            if changed_at is None and not same_answer(initial.answer, current_grade.answer, equal):
                 changed_at = r
-        stats = {
-            "rounds_used": r,
-            "accepted": accepted,
-            "changed_at": changed_at,
-            "changed": not _same(initial.answer, current_grade.answer, equal),
-            "initial_correct": initial.correct,
-            "final_correct": current_grade.correct,
-        }
-        return Outcome(_with_total_usage(current, used), current_grade, tuple(steps), stats)
+        stats = RefineStats(
+            rounds_used=r,
+            accepted=accepted,
+            changed_at=changed_at,
+            changed=not same_answer(initial.answer, current_grade.answer, equal),
+            initial_correct=initial.correct,
+            final_correct=current_grade.correct,
+        )
+        final = total_usage(current, used, parallel=False)  # one request after another
+        return Outcome(final, current_grade, tuple(steps), stats)
 
 
 # ---- the follow-up requests -----------------------------------------------------------------
@@ -198,33 +265,14 @@ def _stops(own: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*own, *_STOPS]))[:_MAX_STOPS]
 
 
-def _same(a: str | None, b: str | None, equal: EqualFn) -> bool:
-    """Answer identity by the task's equivalence; "no answer" equals only "no answer"."""
-    if a is None or b is None:
-        return a is b
-    return equal(a, b)
-
-
-def _answer_step(kind: str, r: int, c: Completion, g: Grade) -> dict[str, Any]:
-    return {"kind": kind, "round": r, "text": c.text, "answer": g.answer, "correct": g.correct,
-            "finish_reason": c.finish_reason}  # fmt: skip
-
-
-def _with_total_usage(final: Completion, used: Sequence[Completion]) -> Completion:
-    """The final answer's text with every request's tokens, so a sample's cost stays exact."""
-    return replace(
-        final,
-        prompt_tokens=sum(c.prompt_tokens for c in used),
-        completion_tokens=sum(c.completion_tokens for c in used),
-        reasoning_tokens=sum(c.reasoning_tokens for c in used),
-        latency_s=sum(c.latency_s for c in used),  # the requests ran one after another
-    )
+def _answer_step(kind: Literal["answer", "revision"], r: int, c: Completion, g: Grade) -> Step:
+    return GradedStep(kind, c.text, g.answer, g.correct, c.finish_reason, round=r)
 
 
 # ---- run-level numbers ----------------------------------------------------------------------
 
 
-def refine_summary(stats: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def refine_summary(stats: Sequence[RefineStats]) -> RefineSummary:
     """Before vs after refinement, item-weighted, from the samples' stats.
 
     ``changed`` counts items whose final answer differs from round 0's; ``right_to_wrong`` and
@@ -233,30 +281,21 @@ def refine_summary(stats: Sequence[dict[str, Any]]) -> dict[str, Any]:
     two-sided McNemar test of the flips (is refinement's effect more than chance?).
     """
     n = len(stats)
-    before = sum(bool(s["initial_correct"]) for s in stats)
-    after = sum(bool(s["final_correct"]) for s in stats)
-    r2w = sum(bool(s["initial_correct"] and not s["final_correct"]) for s in stats)
-    w2r = sum(bool(s["final_correct"] and not s["initial_correct"]) for s in stats)
-    at = Counter(int(s["changed_at"]) for s in stats if s["changed_at"] is not None)
-    return {
-        "accuracy_before": before / n,
-        "ci95_before": list(wilson(before, n)),
-        "accuracy_after": after / n,
-        "ci95_after": list(wilson(after, n)),
-        "changed": sum(bool(s["changed"]) for s in stats),
-        "right_to_wrong": r2w,
-        "wrong_to_right": w2r,
-        "mcnemar_p": mcnemar_p(r2w, w2r),
-        "accepted": sum(bool(s["accepted"]) for s in stats),
-        "mean_rounds_used": sum(int(s["rounds_used"]) for s in stats) / n,
-        "changed_at": {str(k): at[k] for k in sorted(at)},
-    }
-
-
-def mcnemar_p(b: int, c: int) -> float:
-    """Exact two-sided McNemar p-value for ``b`` vs ``c`` discordant pairs (binomial, p=1/2)."""
-    n = b + c
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(b, c) + 1)) / (1 << n)
-    return min(1.0, 2 * tail)
+    before = sum(s.initial_correct for s in stats)
+    after = sum(s.final_correct for s in stats)
+    r2w = sum(s.initial_correct and not s.final_correct for s in stats)
+    w2r = sum(s.final_correct and not s.initial_correct for s in stats)
+    at = Counter(s.changed_at for s in stats if s.changed_at is not None)
+    return RefineSummary(
+        accuracy_before=before / n,
+        ci95_before=wilson(before, n),
+        accuracy_after=after / n,
+        ci95_after=wilson(after, n),
+        changed=sum(s.changed for s in stats),
+        right_to_wrong=r2w,
+        wrong_to_right=w2r,
+        mcnemar_p=mcnemar_exact(r2w, w2r),
+        accepted=sum(s.accepted for s in stats),
+        mean_rounds_used=sum(s.rounds_used for s in stats) / n,
+        changed_at={k: at[k] for k in sorted(at)},
+    )

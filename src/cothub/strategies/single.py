@@ -3,32 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from cothub.strategies.base import EqualFn, Generate, GradeFn, Outcome
-from cothub.types import GenerateConfig, Prompt, Sample
+from cothub.strategies.base import Outcome, SolveContext, StrategySummary
+from cothub.types import GenerateConfig, StrategyStats
 
 
 class Single:
     name = "single"
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, object]:
         return {"name": self.name}
 
-    def summary(self, stats: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    def summary(self, stats: Sequence[StrategyStats]) -> dict[str, StrategySummary]:
         return {}
 
     def first_config(self, base: GenerateConfig) -> GenerateConfig:
         return base
 
-    async def solve(
-        self,
-        sample: Sample,
-        prompt: Prompt,
-        base: GenerateConfig,
-        generate: Generate,
-        grade: GradeFn,
-        equal: EqualFn,
-    ) -> Outcome:
-        completion = (await generate(prompt, base))[0]
-        return Outcome(completion, await grade(completion.text))
+    async def solve(self, ctx: SolveContext) -> Outcome:
+        completion = await ctx.complete()
+        return Outcome(completion, await ctx.grade(completion.text))
