@@ -21,8 +21,9 @@ from conftest import SHARED, CliResult
 from cothub.data.source import DataSource, Rows, sha256_text
 from cothub.errors import CothubError
 from cothub.extract.choice import published_bbh_answer
+from cothub.prompts import estimate_tokens
 from cothub.tasks import TASKS, PromptOptions
-from cothub.tasks.bbh import BBH, estimate_tokens
+from cothub.tasks.bbh import BBH
 from cothub.testing.openai_server import Choice, OpenAIStandIn, Script, running_server
 from cothub.types import ApiStyle, Prompt, Sample
 
@@ -196,7 +197,9 @@ def test_exemplars_are_dropped_from_the_end_to_fit_a_budget(
         heads = [p.text.rsplit("\n\nQ: ", 1)[0] for p in fitted]
         assert all(full.text.startswith(h) for h in heads)
     assert fitted[-1] == render(bbh_data, "zeroshot-cot", style)(s)
-    assert render(bbh_data, "fewshot-cot", style, 1)(s) == fitted[-1]  # nothing fits: zero-shot
+    with pytest.raises(CothubError, match="even with no exemplars") as nothing_fits:
+        render(bbh_data, "fewshot-cot", style, 1)(s)
+    assert str(nothing_fits.value).count("\n") == 0 and s.id in str(nothing_fits.value)
 
 
 # ---- loading --------------------------------------------------------------------------------

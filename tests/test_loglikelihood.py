@@ -12,6 +12,7 @@ import pytest
 
 from cothub.data.source import DataSource
 from cothub.errors import CothubError
+from cothub.extract.choice import parse_choices
 from cothub.models.base import Scorer
 from cothub.runner import RunConfig, Runner, plan
 from cothub.store import open_store
@@ -26,19 +27,22 @@ BBH_DASH = "Is the argument valid?\nOptions:\n- valid \n- invalid"
 
 
 @pytest.mark.parametrize(
-    ("task", "question", "fmt", "expected"),
+    ("task", "subset", "question", "fmt", "expected"),
     [
-        (MMLU(), MMLU_Q, "fewshot-direct", [" A", " B", " C", " D"]),
-        (MMLU(), MMLU_Q, "zeroshot-direct", [" A", " B", " C", " D"]),
-        (MMLU(), MMLU_Q, "fewshot-cot", None),
-        (BBH(), BBH_LETTERS, "fewshot-direct", [" (A)", " (B)", " (C)"]),
-        (BBH(), BBH_LETTERS, "fewshot-cot", None),
-        (BBH(), BBH_DASH, "zeroshot-direct", [" valid", " invalid"]),
-        (BBH(), "not ( True ) and ( True ) is", "fewshot-direct", None),
+        (MMLU(), "anatomy", MMLU_Q, "fewshot-direct", [" A", " B", " C", " D"]),
+        (MMLU(), "anatomy", MMLU_Q, "zeroshot-direct", [" A", " B", " C", " D"]),
+        (MMLU(), "anatomy", MMLU_Q, "fewshot-cot", None),
+        (BBH(), "date_understanding", BBH_LETTERS, "fewshot-direct", [" (A)", " (B)", " (C)"]),
+        (BBH(), "date_understanding", BBH_LETTERS, "fewshot-cot", None),
+        (BBH(), "formal_fallacies", BBH_DASH, "zeroshot-direct", [" valid", " invalid"]),
+        (BBH(), "boolean_expressions", "not ( True ) and ( True ) is", "fewshot-direct", None),
     ],
 )
-def test_choices(task: Any, question: str, fmt: str, expected: list[str] | None) -> None:
-    assert task.choices(Sample("x/0", question, "", "x"), fmt) == expected
+def test_choices(
+    task: Any, subset: str, question: str, fmt: str, expected: list[str] | None
+) -> None:
+    sample = Sample("x/0", question, "", subset, choices=parse_choices(question))  # as adapters do
+    assert task.choices(sample, fmt) == expected
 
 
 class ScriptedScorer:

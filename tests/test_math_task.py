@@ -268,9 +268,12 @@ def test_context_budget_drops_exemplars_from_the_end(
     else:
         exemplars = parse_exemplars(split_prompt(full.text)[0], "full")
         assert parse_exemplars(split_prompt(cut.text)[0], "cut") == exemplars[:3]
+    zero = MATH().prompter(data, "zeroshot-cot", PromptOptions(style=style)).render(sample)
+    at_zero = PromptOptions(style=style, max_prompt_tokens=tokens(zero))
+    assert MATH().prompter(data, "fewshot-cot", at_zero).render(sample) == zero
     none = MATH().prompter(data, "fewshot-cot", PromptOptions(style=style, max_prompt_tokens=5))
-    zero = MATH().prompter(data, "zeroshot-cot", PromptOptions(style=style))
-    assert none.render(sample) == zero.render(sample)
+    with pytest.raises(CothubError, match="even with no exemplars"):
+        none.render(sample)
 
 
 # ---- grading ----------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from cothub.data.source import DataSource, Rows
 from cothub.errors import CothubError
 from cothub.tasks import TASKS, PromptOptions, resolve_task
 from cothub.tasks import mmlu as mmlu_module
-from cothub.tasks.mmlu import CATEGORIES, MMLU, SUBJECTS, split_item
+from cothub.tasks.mmlu import CATEGORIES, MMLU, SUBJECTS
 from cothub.testing.openai_server import Choice, OpenAIStandIn, Script, running_server
 from cothub.types import Sample
 
@@ -101,17 +101,14 @@ def test_samples_match_csv_rows_and_provenance_hashes(data_dir: Path) -> None:
         assert digest == hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def test_options_round_trip_for_every_row(data_dir: Path, samples: list[Sample]) -> None:
-    """The CoT layout is derived from the stored question: it must give back the CSV fields."""
+def test_choices_are_the_csv_options_for_every_row(data_dir: Path, samples: list[Sample]) -> None:
+    """``Sample.choices`` hold the CSV's option fields (the CoT layout is built from them)."""
     by_id = {s.id: s for s in samples}
     for subject in SUBJECTS:
         for i, row in enumerate(rows(data_dir, "test", subject)):
-            assert split_item(by_id[f"{subject}/{i}"].question) == (row[0], tuple(row[1:5]))
-        for row in rows(data_dir, "dev", subject):
-            assert split_item(hendrycks(row, False).removesuffix("\nAnswer:")) == (
-                row[0],
-                tuple(row[1:5]),
-            )
+            sample = by_id[f"{subject}/{i}"]
+            assert sample.choices == tuple(row[1:5])
+            assert sample.question == hendrycks(row, False).removesuffix("\nAnswer:")
 
 
 def test_hub_fallback_gives_the_same_samples(
@@ -278,8 +275,10 @@ def test_long_items_keep_fewer_exemplars(data_dir: Path, samples: list[Sample]) 
         assert prompt.n_exemplars == k
         assert prompt.text.startswith("\n\nQ: ".join(hub.split("\n\nQ: ")[: k + 1]) + "\n\nQ: ")
         assert prompt.text.count("\nA: Let's think step by step.") == k + 1
-    # Nothing fits: zero-shot, as the other tasks do, and the count says so.
-    assert prompter(data_dir, "fewshot-direct", budget=200).render(longest).n_exemplars == 0
+    # No exemplar fits: zero-shot, and the count says so; not even that fits: a one-line error.
+    assert prompter(data_dir, "fewshot-direct", budget=200).render(shortest).n_exemplars == 0
+    with pytest.raises(CothubError, match="even with no exemplars"):
+        prompter(data_dir, "fewshot-direct", budget=200).render(longest)
 
 
 # ---- end to end over HTTP ------------------------------------------------------------------

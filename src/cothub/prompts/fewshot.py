@@ -2,7 +2,9 @@
 
 The published prompt files (Chain-of-Thought Hub ``lib_prompt``) are the exemplar sets behind the
 published numbers, so a completion-style prompt built from an unchanged file reproduces them byte
-for byte. Chat style turns the same exemplars into user/assistant pairs.
+for byte. Chat style turns the same exemplars into user/assistant pairs. A task supplies the
+templates (``str.format`` over an exemplar's ``{question}``, ``{rationale}``, ``{answer}``); the
+joining is done here, the same way for every task.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ class Exemplar:
     rationale: str
     """The reasoning, without the final-answer line (empty for answer-only exemplars)."""
     answer: str
+
+    def format(self, template: str) -> str:
+        """``template`` with this exemplar's ``{question}``, ``{rationale}``, ``{answer}``."""
+        return template.format(question=self.question, rationale=self.rationale, answer=self.answer)
 
 
 _Q_PREFIX = re.compile(r"^(?:Question|Q):\s?", re.MULTILINE)
@@ -69,18 +75,31 @@ def parse_exemplars(text: str, origin: str) -> list[Exemplar]:
     return out
 
 
+def completion(head: str, shots: Sequence[str], item: str, sep: str) -> str:
+    """One completion-style prompt: ``head`` (a task description, a subject header), the rendered
+    exemplars, then the item, joined by ``sep``; an empty head or item is left out with its
+    separator (a prompt with no description starts at its first exemplar)."""
+    return sep.join(part for part in (head, *shots, item) if part)
+
+
 def chat_turns(
-    exemplars: Sequence[Exemplar], user: str, user_of: str, assistant_of: str, system: str = ""
+    exemplars: Sequence[Exemplar],
+    user: str,
+    user_of: str,
+    assistant_of: str,
+    system: str = "",
+    lead: str = "",
 ) -> tuple[Message, ...]:
     """Exemplars as alternating user/assistant turns, then the real question.
 
-    ``user_of`` / ``assistant_of`` are ``str.format`` templates over an exemplar's fields
-    (``{question}``, ``{rationale}``, ``{answer}``); ``user`` is the final, already rendered turn.
+    ``user_of`` / ``assistant_of`` are templates for :meth:`Exemplar.format`; ``user`` is the final,
+    already rendered turn. ``lead`` (a task description) opens the first user turn, whichever it
+    is: some chat templates reject a system message, and so the turns read like the completion.
     """
     msgs: list[Message] = [Message("system", system)] if system else []
     for ex in exemplars:
-        fields = {"question": ex.question, "rationale": ex.rationale, "answer": ex.answer}
-        msgs.append(Message("user", user_of.format(**fields)))
-        msgs.append(Message("assistant", assistant_of.format(**fields).strip()))
-    msgs.append(Message("user", user))
+        msgs.append(Message("user", lead + ex.format(user_of)))
+        msgs.append(Message("assistant", ex.format(assistant_of).strip()))
+        lead = ""
+    msgs.append(Message("user", lead + user))
     return tuple(msgs)

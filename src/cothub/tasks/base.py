@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from cothub.data.source import DataSource
+from cothub.errors import CothubError
+from cothub.prompts.format import PromptFormat
 from cothub.types import ApiStyle, Grade, Prompt, Sample
 
 Aggregate = Literal["micro", "macro"]
@@ -76,8 +78,8 @@ class Task(ABC):
     name: str
     version: str
     citation: str
-    formats: tuple[str, ...]
-    default_format: str
+    formats: tuple[PromptFormat, ...]
+    default_format: PromptFormat
     subsets: tuple[str, ...] = ()
     aggregate: Aggregate = "micro"
     """Headline over subsets: item-weighted (``micro``) or unweighted mean (``macro``)."""
@@ -87,8 +89,25 @@ class Task(ABC):
     """True when grading can take milliseconds or more (symbolic equivalence): the runner then
     grades in a thread so that requests in flight are not held up."""
 
+    def prompt_format(self, name: PromptFormat | str = "") -> PromptFormat:
+        """The format ``name`` (``fewshot-cot`` or a record) of this task; empty: the default.
+
+        Task methods take a name or a record, so callers that hold the manifest's string (the
+        runner, the importer, :func:`cothub.grade`) pass it as it is.
+        """
+        if not name:
+            return PromptFormat.parse(self.default_format)
+        known = [PromptFormat.parse(f) for f in self.formats]
+        for fmt in known:
+            if name in (fmt, fmt.name):
+                return fmt
+        raise CothubError(
+            f"{self.name} has no format {str(name)!r}; choose one of "
+            + ", ".join(f.name for f in known)
+        )
+
     @abstractmethod
-    def max_tokens(self, fmt: str) -> int:
+    def max_tokens(self, fmt: PromptFormat | str) -> int:
         """Default generation budget for a format (answer-only needs few tokens)."""
 
     @abstractmethod
@@ -96,8 +115,11 @@ class Task(ABC):
         """All test samples of the chosen subsets (all subsets when empty)."""
 
     @abstractmethod
-    def prompter(self, data: DataSource, fmt: str, options: PromptOptions) -> Prompter:
-        """The prompt renderer for a format."""
+    def prompter(
+        self, data: DataSource, fmt: PromptFormat | str, options: PromptOptions
+    ) -> Prompter:
+        """The prompt renderer for a format; with ``options.max_prompt_tokens`` every prompt fits
+        it (:func:`cothub.prompts.fit`) or rendering raises a one-line error."""
 
     def equivalent(self, a: str, b: str) -> bool:
         """Whether two extracted answers are the same answer (votes are grouped by this).
@@ -107,15 +129,15 @@ class Task(ABC):
         """
         return a == b
 
-    def choices(self, sample: Sample, fmt: str) -> list[str] | None:
-        """The options of a multiple-choice item, each written as the continuation the model
-        would produce after the completion-style prompt of ``fmt`` (``" B"`` after
-        ``Answer:``), for ``--scoring loglikelihood``; None when the item has no options to
-        score in that format (free-form answers, chain-of-thought prompts)."""
+    def choices(self, sample: Sample, fmt: PromptFormat | str) -> list[str] | None:
+        """The options of a multiple-choice item (``sample.choices``), each written as the
+        continuation the model would produce after the completion-style prompt of ``fmt``
+        (``" B"`` after ``Answer:``), for ``--scoring loglikelihood``; None when the item has no
+        options to score in that format (free-form answers, chain-of-thought prompts)."""
         return None
 
     @abstractmethod
-    def grade(self, sample: Sample, text: str, fmt: str = "") -> Grade:
+    def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
         """Extract the answer from a completion and judge it against ``sample.gold``.
 
         ``fmt`` is the prompt format the completion answered (answer-only and chain-of-thought

@@ -18,18 +18,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cothub.data.source import DataSource, Rows, load_hub, sha256_text
 from cothub.errors import CothubError
-from cothub.extract.choice import BBH_TASKS
+from cothub.extract.choice import BBH_TASKS, OPTION, bbh_target_type, parse_choices
+from cothub.prompts import (
+    ALL_FORMATS,
+    FEWSHOT_COT,
+    Exemplar,
+    PromptFormat,
+    chat_turns,
+    completion,
+    fit,
+)
 from cothub.scoring.choice import grade_bbh
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
-from cothub.types import Grade, Message, Prompt, Sample
+from cothub.types import Grade, Prompt, Sample
 
 _DATA = "bbh/bbh"
 # Answer-only prompts differ from the CoT files with rationales removed for 3 tasks
@@ -41,8 +49,10 @@ _FIX_DATA = "pass --data-dir to a folder with bbh/bbh/<task>.json (BIG-Bench-Har
 _CANARY = re.compile(r"\A[^\n]*canary[^\n]*\n-+\n")
 _TRIGGER = "Let's think step by step."
 _FINAL = re.compile(r"So the answer is ([^\n]+?)\.\Z")
-_LETTER_LINE = re.compile(r"^\(([A-Z])\) ", re.MULTILINE)
-_DASH_LINE = re.compile(r"^- (.*?)\s*$", re.MULTILINE)
+# Exemplar templates (Exemplar.format): the published layout, byte for byte.
+_REPLY_COT = f"{_TRIGGER}{{rationale}}So the answer is {{answer}}."
+_SHOT_COT = f"Q: {{question}}\nA: {_REPLY_COT}"
+_SHOT_DIRECT = "Q: {question}\nA: {answer}"
 
 # A base model goes on to write the next exemplar, which always starts after a blank line with
 # "Q:". Nothing shorter is safe: dyck answers end in ")" "]" ">", word_sorting answers are bare
@@ -52,21 +62,6 @@ _STOP = ("\n\nQ:",)
 # which is what the few-shot answer-only exemplars show and what the published rule compares.
 _ZERO_SHOT_COT = 'Think step by step, then end your reply with "So the answer is <answer>."'
 _ZERO_SHOT_DIRECT = "Reply with only the answer, without any working."
-# Fitting prompts into a context uses ~4 characters per token (English BPE): an estimate, not a
-# tokenizer, so leave some margin in --max-context.
-_CHARS_PER_TOKEN = 4
-
-
-@dataclass(frozen=True, slots=True)
-class _Shot:
-    """One exemplar of a BBH prompt file."""
-
-    question: str
-    """Text after ``Q: `` (options included)."""
-    reply: str
-    """After ``A: `` verbatim: ``Let's think step by step. ... So the answer is X.`` or ``X``."""
-    answer: str
-    """The final answer ``X``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +69,9 @@ class _PromptFile:
     """A parsed prompt file: task description, then exemplars."""
 
     description: str
-    shots: tuple[_Shot, ...]
+    shots: tuple[Exemplar, ...]
+    """``rationale`` is the text between the trigger and "So the answer is", whitespace kept, so
+    that :data:`_SHOT_COT` gives the published exemplar back byte for byte."""
     cot: bool
     """Whether the exemplars carry rationales."""
 
@@ -89,63 +86,45 @@ def _parse_prompt_file(text: str, origin: str) -> _PromptFile:
     if not blocks:
         raise CothubError(f"{origin}: no 'Q: ...' exemplars found; {fix}")
     shots = []
+    cot = []
     for k, block in enumerate(blocks, 1):
         question, sep, reply = block.partition("\nA: ")
         if not sep:
             raise CothubError(f"{origin}: exemplar {k} has no 'A: ' line; {fix}")
-        if reply.startswith(_TRIGGER):
-            final = _FINAL.search(reply)
-            if final is None:
-                raise CothubError(
-                    f"{origin}: exemplar {k} does not end 'So the answer is X.'; {fix}"
-                )
-            answer = final.group(1)
-        else:
-            answer = reply.strip()
-        shots.append(_Shot(question, reply, answer))
-    cot = [s.reply.startswith(_TRIGGER) for s in shots]
+        cot.append(reply.startswith(_TRIGGER))
+        if not cot[-1]:
+            shots.append(Exemplar(question, "", reply.strip()))
+            continue
+        final = _FINAL.search(reply)
+        if final is None:
+            raise CothubError(f"{origin}: exemplar {k} does not end 'So the answer is X.'; {fix}")
+        shots.append(Exemplar(question, reply[len(_TRIGGER) : final.start()], final.group(1)))
     if any(cot) and not all(cot):
         raise CothubError(f"{origin}: some exemplars have rationales and some do not; {fix}")
     return _PromptFile(head.strip(), tuple(shots), all(cot))
 
 
-def _prefix(prompt: _PromptFile, shots: Sequence[_Shot], cot: bool) -> str:
-    """Description and exemplars as the published prompts lay them out (no trailing newline)."""
-    parts = [prompt.description] if prompt.description else []
-    parts += [f"Q: {s.question}\nA: {s.reply if cot else s.answer}" for s in shots]
-    return "\n\n".join(parts)
+def _prefix(prompt: _PromptFile, k: int, cot: bool) -> str:
+    """Description and the first ``k`` exemplars as the published prompts lay them out."""
+    shots = [s.format(_SHOT_COT if cot else _SHOT_DIRECT) for s in prompt.shots[:k]]
+    return completion(prompt.description, shots, "", "\n\n")
 
 
-def _completion(prompt: _PromptFile, shots: Sequence[_Shot], question: str, cot: bool) -> Prompt:
-    head = _prefix(prompt, shots, cot)
+def _completion(prompt: _PromptFile, k: int, question: str, cot: bool) -> Prompt:
     tail = f"Q: {question}\nA:" + (f" {_TRIGGER}" if cot else "")
-    text = f"{head}\n\n{tail}" if head else tail
-    return Prompt(style="completions", text=text, stop=_STOP, n_exemplars=len(shots))
+    text = completion(_prefix(prompt, k, cot), [], tail, "\n\n")
+    return Prompt(style="completions", text=text, stop=_STOP, n_exemplars=k)
 
 
-def _chat(prompt: _PromptFile, shots: Sequence[_Shot], question: str, cot: bool) -> Prompt:
-    """Exemplars as user/assistant turns; the description leads the first user turn (not a system
-    message, which some chat templates reject), so the turns read like the completion prompt."""
-    lead = f"{prompt.description}\n\n" if prompt.description else ""
-    messages: list[Message] = []
-    for s in shots:
-        messages.append(Message("user", f"{lead}Q: {s.question}"))
-        messages.append(Message("assistant", s.reply if cot else s.answer))
-        lead = ""
-    final = f"{lead}Q: {question}"
-    if not shots:
+def _chat(prompt: _PromptFile, k: int, question: str, cot: bool) -> Prompt:
+    """Exemplars as user/assistant turns; the description leads the first user turn."""
+    final = f"Q: {question}"
+    if not k:
         final += "\n" + (_ZERO_SHOT_COT if cot else _ZERO_SHOT_DIRECT)
-    messages.append(Message("user", final))
-    return Prompt(style="chat", messages=tuple(messages), n_exemplars=len(shots))
-
-
-_Builder = Callable[[_PromptFile, Sequence[_Shot], str, bool], Prompt]
-
-
-def estimate_tokens(prompt: Prompt) -> int:
-    """Prompt length in tokens, estimated as characters / 4, rounded up."""
-    chars = len(prompt.text) + sum(len(m.content) for m in prompt.messages)
-    return math.ceil(chars / _CHARS_PER_TOKEN)
+    lead = f"{prompt.description}\n\n" if prompt.description else ""
+    reply = _REPLY_COT if cot else "{answer}"
+    messages = chat_turns(prompt.shots[:k], final, "Q: {question}", reply, lead=lead)
+    return Prompt(style="chat", messages=messages, n_exemplars=k)
 
 
 def _read_task_file(path: Path) -> Rows:
@@ -182,19 +161,19 @@ class BBH(Task):
     name = "bbh"
     version = "1"
     citation = "Suzgun et al. 2022, arXiv:2210.09261"
-    formats = ("fewshot-cot", "fewshot-direct", "zeroshot-cot", "zeroshot-direct")
-    default_format = "fewshot-cot"
+    formats = ALL_FORMATS
+    default_format = FEWSHOT_COT
     subsets = tuple(sorted(BBH_TASKS))
     aggregate = "macro"
 
-    def max_tokens(self, fmt: str) -> int:
+    def max_tokens(self, fmt: PromptFormat | str) -> int:
         # CoT: the published Codex rationales were cut at a fixed budget (~512 tokens: 146/250
         # word_sorting and 51/250 dyck_languages end mid-step near 1,100 characters of bracket
         # text) and the longest finished ones sit just under that cut (formal_fallacies 2,658
         # characters, geometric_shapes 2,224), so 512 would cut legitimate reasoning; 1024
         # doubles it. Answer-only: the longest gold is a 20-word, 182-character word_sorting
         # list (~60 BPE tokens). A base model stops at "\n\nQ:" long before either limit.
-        return 1024 if fmt.endswith("cot") else 96
+        return 1024 if self.prompt_format(fmt).cot else 96
 
     def load(self, data: DataSource, subsets: Sequence[str]) -> Loaded:
         samples: list[Sample] = []
@@ -204,7 +183,11 @@ class BBH(Task):
             provenance[rows.source] = rows.digest
             samples += [
                 Sample(
-                    id=f"{task}/{i}", question=str(r["input"]), gold=str(r["target"]), subset=task
+                    id=f"{task}/{i}",
+                    question=str(r["input"]),
+                    gold=str(r["target"]),
+                    subset=task,
+                    choices=parse_choices(str(r["input"])),
                 )
                 for i, r in enumerate(rows.rows)
             ]
@@ -248,42 +231,43 @@ class BBH(Task):
                 raise CothubError(f"{path} has no rationales; CoT formats need CoT exemplars")
         return parsed, str(folder)
 
-    def prompter(self, data: DataSource, fmt: str, options: PromptOptions) -> Prompter:
-        cot = fmt.endswith("-cot")
-        few = fmt.startswith("fewshot")
-        files, folder = self._prompt_files(data, "cot" if cot else "direct", options.prompt_file)
-        shots = {t: (p.shots if few else ()) for t, p in files.items()}
-        build: _Builder = _chat if options.style == "chat" else _completion
-        budget = options.max_prompt_tokens
+    def prompter(
+        self, data: DataSource, fmt: PromptFormat | str, options: PromptOptions
+    ) -> Prompter:
+        fmt = self.prompt_format(fmt)
+        files, folder = self._prompt_files(data, fmt.reasoning, options.prompt_file)
+        shots = {t: (len(p.shots) if fmt.fewshot else 0) for t, p in files.items()}
+        build = _chat if options.style == "chat" else _completion
 
         def render(sample: Sample) -> Prompt:
             prompt_file = files.get(sample.subset)
             if prompt_file is None:
                 raise CothubError(f"bbh sample {sample.id!r} names no BBH task; see `cothub tasks`")
-            kept = shots[sample.subset]
-            # Drop exemplars from the end until the prompt fits; none left is zero-shot.
-            for k in range(len(kept), 0, -1):
-                prompt = build(prompt_file, kept[:k], sample.question, cot)
-                if budget is None or estimate_tokens(prompt) <= budget:
-                    return prompt
-            return build(prompt_file, (), sample.question, cot)
+            return fit(
+                lambda k: build(prompt_file, k, sample.question, fmt.cot),
+                shots[sample.subset],
+                options.max_prompt_tokens,
+                f"bbh {sample.id}",
+            )
 
         # One hash for all 27 prefixes, listed per task so a single file can be checked against it.
-        listing = "\n".join(f"{t} {sha256_text(_prefix(files[t], shots[t], cot))}" for t in files)
+        listing = "\n".join(
+            f"{t} {sha256_text(_prefix(p, shots[t], fmt.cot))}" for t, p in files.items()
+        )
         return Prompter(render, folder, sha256_text(listing))
 
-    def choices(self, sample: Sample, fmt: str) -> list[str] | None:
-        """Answer-only formats: the options the item lists after ``Options:`` (``(A)`` lines, or
-        ``- Yes`` / ``- valid`` lines), written as the answer follows ``A:`` (`` (B)``, `` No``).
-        Items that list none (free-form answers, True/False expressions) have no choices."""
-        _, sep, listed = sample.question.rpartition("\nOptions:\n")
-        if not fmt.endswith("-direct") or not sep:
+    def choices(self, sample: Sample, fmt: PromptFormat | str) -> list[str] | None:
+        """Answer-only formats: the item's options, written as the answer follows ``A:``: the
+        letter (`` (B)``) for lettered options, else the text (`` No``, `` invalid``). Items
+        that list none (free-form answers, True/False expressions) have no choices."""
+        if self.prompt_format(fmt).cot or not sample.choices:
             return None
-        found = [f"({k})" for k in _LETTER_LINE.findall(listed)] or _DASH_LINE.findall(listed)
-        return [" " + o for o in dict.fromkeys(found)] or None
+        if bbh_target_type(sample.subset) == OPTION:
+            return [f" ({chr(ord('A') + i)})" for i in range(len(sample.choices))]
+        return [" " + o for o in dict.fromkeys(sample.choices)]
 
-    def grade(self, sample: Sample, text: str, fmt: str = "") -> Grade:
+    def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
         if sample.subset not in self.subsets:
             raise CothubError("grading bbh needs a sub-task name, e.g. bbh/navigate")
-        mode = "direct" if fmt.endswith("direct") else "cot"
-        return grade_bbh(sample.subset, text, sample.gold, question=sample.question, mode=mode)
+        mode = self.prompt_format(fmt).reasoning
+        return grade_bbh(sample.subset, text, sample.gold, mode=mode, choices=sample.choices)

@@ -13,7 +13,7 @@ split); a prompt file is used as written either way (its exemplars are the 8-sho
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from cothub.data.source import (
@@ -23,9 +23,21 @@ from cothub.data.source import (
     read_jsonl,
     seeded_choice,
     sha256_text,
+    shown,
 )
 from cothub.errors import CothubError
-from cothub.prompts.fewshot import Exemplar, chat_turns, parse_exemplars
+from cothub.prompts import (
+    FEWSHOT_COT,
+    FEWSHOT_DIRECT,
+    ZEROSHOT_COT,
+    ZEROSHOT_DIRECT,
+    Exemplar,
+    PromptFormat,
+    chat_turns,
+    completion,
+    fit,
+    parse_exemplars,
+)
 from cothub.scoring.numeric import grade_numeric, numbers_equal
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task, most_complex
 from cothub.types import Grade, Prompt, Sample
@@ -38,9 +50,14 @@ _CALC = re.compile(r"<<[^>]*>>")
 
 # Completion style follows the hub exactly: file + "\nQuestion: <q>\n"; the model writes
 # "Let's think step by step" and its steps itself, and would go on to invent the next
-# "Question:" if not stopped.
+# "Question:" if not stopped. Zero-shot CoT ends with the trigger (Kojima et al. 2022);
+# answer-only ends with "The answer is" so that the next tokens are the answer.
 _STOP = ("\nQuestion:",)
 _COT_TRIGGER = "Let's think step by step"
+_SHOT_COT = f"Question: {{question}}\n{_COT_TRIGGER}\n{{rationale}}\nThe answer is {{answer}}.\n"
+_SHOT_DIRECT = "Question: {question}\nThe answer is {answer}.\n"
+_REPLY_COT = f"{_COT_TRIGGER}.\n{{rationale}}\nThe answer is {{answer}}."
+_REPLY_DIRECT = "The answer is {answer}."
 _CHAT_COT = (
     "{question}\nLet's think step by step. End your reply with a line "
     '"The answer is N", where N is the final number.'
@@ -50,30 +67,51 @@ _CHAT_DIRECT = (
 )
 
 
-def gold_from_solution(answer: str) -> str:
+_FIX_ROW = "fix that line, or pass --data-dir to a folder with a clean copy of GSM8K"
+
+
+def gold_from_solution(answer: str, where: str = "a GSM8K answer") -> str:
     """The number after ``####`` (commas kept; the grader normalises both sides)."""
-    if "####" not in answer:
-        raise CothubError("a GSM8K answer lacks its '#### <number>' line; use a clean data file")
-    return answer.rsplit("####", 1)[1].strip()
+    gold = answer.rsplit("####", 1)[1].strip() if "####" in answer else ""
+    if not gold:
+        raise CothubError(
+            f"{where}: 'answer' must be text ending in '#### <number>', got {shown(answer)}; "
+            f"{_FIX_ROW}"
+        )
+    return gold
 
 
-def _train_exemplar(row: dict[str, str]) -> Exemplar:
+def _checked(row: dict[str, object], where: str) -> tuple[str, str, str]:
+    """(question, answer, gold) of one GSM8K row: the one adapter that touches its fields."""
+    question, answer = row.get("question"), row.get("answer")
+    if not isinstance(question, str) or not question.strip():
+        raise CothubError(
+            f"{where}: 'question' must be non-empty text, got {shown(question)}; {_FIX_ROW}"
+        )
+    if not isinstance(answer, str):
+        raise CothubError(
+            f"{where}: 'answer' must be text ending in '#### <number>', got {shown(answer)}; "
+            f"{_FIX_ROW}"
+        )
+    return question, answer, gold_from_solution(answer, where)
+
+
+def _train_exemplar(row: dict[str, object], where: str = "a GSM8K train row") -> Exemplar:
     """A train item as an exemplar: calculator annotations removed, '####' line as the answer."""
-    body, _, _ = row["answer"].rpartition("####")
-    return Exemplar(
-        row["question"].strip(), _CALC.sub("", body).strip(), gold_from_solution(row["answer"])
-    )
+    question, answer, gold = _checked(row, where)
+    body, _, _ = answer.rpartition("####")
+    return Exemplar(question.strip(), _CALC.sub("", body).strip(), gold)
 
 
 class GSM8K(Task):
     name = "gsm8k"
     version = "1"
     citation = "Cobbe et al. 2021, arXiv:2110.14168"
-    formats = ("fewshot-cot", "zeroshot-cot", "fewshot-direct", "zeroshot-direct")
-    default_format = "fewshot-cot"
+    formats = (FEWSHOT_COT, ZEROSHOT_COT, FEWSHOT_DIRECT, ZEROSHOT_DIRECT)
+    default_format = FEWSHOT_COT
 
-    def max_tokens(self, fmt: str) -> int:
-        return 512 if fmt.endswith("cot") else 32
+    def max_tokens(self, fmt: PromptFormat | str) -> int:
+        return 512 if self.prompt_format(fmt).cot else 32
 
     def _rows(self, data: DataSource, split: str) -> Rows:
         local = data.find(f"gsm8k/{split}.jsonl")
@@ -88,10 +126,10 @@ class GSM8K(Task):
 
     def load(self, data: DataSource, subsets: Sequence[str]) -> Loaded:
         rows = self._rows(data, "test")
-        samples = [
-            Sample(id=f"test/{i}", question=r["question"], gold=gold_from_solution(r["answer"]))
-            for i, r in enumerate(rows.rows)
-        ]
+        samples = []
+        for i, r in enumerate(rows.rows):
+            question, _, gold = _checked(r, rows.where(i))
+            samples.append(Sample(id=f"test/{i}", question=question, gold=gold))
         return Loaded(samples, {rows.source: rows.digest})
 
     def _exemplars(
@@ -102,12 +140,12 @@ class GSM8K(Task):
         if path is not None:
             text = path.read_text(encoding="utf-8")
             return parse_exemplars(text, str(path)), text, str(path)
-        rows = self._rows(data, "train").rows
+        train = self._rows(data, "train")
+        pool = [_train_exemplar(r, train.where(i)) for i, r in enumerate(train.rows)]
         if options.selection == "complexity":
-            pool = [_train_exemplar(r) for r in rows]
             return most_complex(pool, _N_SHOTS, lambda e: e.rationale), "", "train:most-steps"
-        picked = seeded_choice(rows, _N_SHOTS, options.seed)
-        return [_train_exemplar(r) for r in picked], "", f"train:seed={options.seed}"
+        picked = seeded_choice(pool, _N_SHOTS, options.seed)
+        return picked, "", f"train:seed={options.seed}"
 
     def _prompt_path(self, data: DataSource, options: PromptOptions) -> Path | None:
         """The chosen file; by default the classic set if the data dir has it, else None (the
@@ -118,68 +156,41 @@ class GSM8K(Task):
             return None
         return data.find(f"{_PROMPT_DIR}/{NAMED_PROMPTS['original']}")
 
-    def prompter(self, data: DataSource, fmt: str, options: PromptOptions) -> Prompter:
-        cot = fmt.endswith("-cot")
-        if fmt.startswith("zeroshot"):
-            exemplars: list[Exemplar] = []
-            verbatim, source = "", "none"
-        else:
+    def prompter(
+        self, data: DataSource, fmt: PromptFormat | str, options: PromptOptions
+    ) -> Prompter:
+        fmt = self.prompt_format(fmt)
+        exemplars: list[Exemplar] = []
+        verbatim, source = "", "none"
+        if fmt.fewshot:
             exemplars, verbatim, source = self._exemplars(data, options)
+        shots = [e.format(_SHOT_COT if fmt.cot else _SHOT_DIRECT) for e in exemplars]
+        # All exemplars of a published CoT file: the file, byte for byte.
+        whole = [verbatim] if fmt.cot and verbatim else shots
         if options.style == "chat":
-            render = _chat_renderer(exemplars, cot)
             block = "\n\n".join(f"{e.question}\n{e.rationale}\n{e.answer}" for e in exemplars)
         else:
-            block = verbatim if cot and verbatim else _completion_block(exemplars, cot)
-            render = _completion_renderer(block, cot)
-        return Prompter(render, source, sha256_text(block) if exemplars else "")
+            block = "\n".join(whole)
+
+        def render(sample: Sample, k: int) -> Prompt:
+            if options.style == "chat":
+                ask = _CHAT_COT if fmt.cot else _CHAT_DIRECT
+                reply = _REPLY_COT if fmt.cot else _REPLY_DIRECT
+                turns = chat_turns(exemplars[:k], ask.format(question=sample.question), ask, reply)
+                return Prompt(style="chat", messages=turns, n_exemplars=k)
+            tail = ("" if k else f"{_COT_TRIGGER}\n") if fmt.cot else "The answer is"
+            kept = whole if k == len(exemplars) else shots[:k]
+            text = completion("", kept, f"Question: {sample.question}\n{tail}", "\n")
+            return Prompt("completions", text, stop=_STOP if fmt.cot else ("\n",), n_exemplars=k)
+
+        def fitted(sample: Sample) -> Prompt:
+            budget = options.max_prompt_tokens
+            return fit(lambda k: render(sample, k), len(exemplars), budget, f"gsm8k {sample.id}")
+
+        return Prompter(fitted, source, sha256_text(block) if exemplars else "")
 
     def equivalent(self, a: str, b: str) -> bool:
         return numbers_equal(a, b)
 
-    def grade(self, sample: Sample, text: str, fmt: str = "") -> Grade:
+    def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
         return grade_numeric(text, sample.gold)
-
-
-def _completion_block(exemplars: Sequence[Exemplar], cot: bool) -> str:
-    """Exemplars in the hub's file layout (each ends with a newline, blank line between)."""
-    parts = []
-    for ex in exemplars:
-        if cot:
-            steps = f"{_COT_TRIGGER}\n{ex.rationale}\n"
-            parts.append(f"Question: {ex.question}\n{steps}The answer is {ex.answer}.\n")
-        else:
-            parts.append(f"Question: {ex.question}\nThe answer is {ex.answer}.\n")
-    return "\n".join(parts)
-
-
-def _completion_renderer(block: str, cot: bool) -> Callable[[Sample], Prompt]:
-    n = block.count("Question:")
-    head = block + "\n" if block else ""
-    # Few-shot CoT ends after the question, as the hub does; zero-shot CoT gives the trigger
-    # (Kojima et al. 2022); answer-only ends with "The answer is" so the next tokens are the answer.
-    tail = "" if cot and n else (f"{_COT_TRIGGER}\n" if cot else "The answer is")
-    stop = _STOP if cot else ("\n",)
-
-    def render(sample: Sample) -> Prompt:
-        return Prompt(
-            style="completions",
-            text=f"{head}Question: {sample.question}\n{tail}",
-            stop=stop,
-            n_exemplars=n,
-        )
-
-    return render
-
-
-def _chat_renderer(exemplars: Sequence[Exemplar], cot: bool) -> Callable[[Sample], Prompt]:
-    template = _CHAT_COT if cot else _CHAT_DIRECT
-    if cot:
-        reply = f"{_COT_TRIGGER}.\n{{rationale}}\nThe answer is {{answer}}."
-    else:
-        reply = "The answer is {answer}."
-
-    def render(sample: Sample) -> Prompt:
-        messages = chat_turns(exemplars, template.format(question=sample.question), template, reply)
-        return Prompt(style="chat", messages=messages, n_exemplars=len(exemplars))
-
-    return render

@@ -20,17 +20,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cothub.data.source import DataSource, load_hub, seeded_choice, sha256_text
 from cothub.errors import CothubError
 from cothub.extract.latex import gold_from_solution
-from cothub.prompts.fewshot import Exemplar, chat_turns, parse_exemplars
+from cothub.prompts import (
+    FEWSHOT_COT,
+    ZEROSHOT_COT,
+    Exemplar,
+    PromptFormat,
+    chat_turns,
+    completion,
+    fit,
+    parse_exemplars,
+)
 from cothub.scoring.math_equiv import grade_math, math_equal
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Selection, Task, most_complex
 from cothub.types import Grade, Prompt, Sample
@@ -66,6 +74,7 @@ _COT_TRIGGER = "Let's think step by step"
 _INSTRUCTION = "Solve the problem step by step. Put your final answer in \\boxed{}."
 _CHAT_USER = _INSTRUCTION.replace("{", "{{").replace("}", "}}") + "\n\n{question}"
 _CHAT_REPLY = "{rationale}\nThe answer is {answer}"
+_SHOT = f"Question: {{question}}\n{_COT_TRIGGER}\n{{rationale}}\nThe answer is {{answer}}\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,14 +182,14 @@ class MATH(Task):
     name = "math"
     version = "1"
     citation = "Hendrycks et al. 2021, arXiv:2103.03874"
-    formats = ("fewshot-cot", "zeroshot-cot")
-    default_format = "fewshot-cot"
+    formats = (FEWSHOT_COT, ZEROSHOT_COT)
+    default_format = FEWSHOT_COT
     subsets = SUBJECTS
     aggregate = "micro"  # the paper's overall accuracy is over all 5,000 problems
     breakdowns = ("level",)
     slow_grader = True  # math-verify runs in worker processes and can take up to its timeout
 
-    def max_tokens(self, fmt: str) -> int:
+    def max_tokens(self, fmt: PromptFormat | str) -> int:
         return 1024  # every format is chain of thought; MATH solutions run long
 
     def load(self, data: DataSource, subsets: Sequence[str]) -> Loaded:
@@ -229,24 +238,40 @@ class MATH(Task):
             return None
         return data.prompt_file(choice, _PROMPT_DIR, NAMED_PROMPTS)
 
-    def prompter(self, data: DataSource, fmt: str, options: PromptOptions) -> Prompter:
-        if fmt.startswith("zeroshot"):
-            exemplars: list[Exemplar] = []
-            verbatim, source = "", "none"
-        else:
+    def prompter(
+        self, data: DataSource, fmt: PromptFormat | str, options: PromptOptions
+    ) -> Prompter:
+        exemplars: list[Exemplar] = []
+        verbatim, source = "", "none"
+        if self.prompt_format(fmt).fewshot:
             exemplars, verbatim, source = self._exemplars(data, options)
+        # shots[k]: the exemplars a k-shot prompt keeps (the first k, or the k with most steps)
         shots = [_shots(exemplars, k, options.selection) for k in range(len(exemplars) + 1)]
-        blocks = [_completion_block(s) for s in shots]
+        blocks = [[e.format(_SHOT) for e in kept] for kept in shots]
         if verbatim:
-            blocks[-1] = verbatim.rstrip("\n") + "\n"  # the published file, byte for byte
-        render = _chat_renderer(shots) if options.style == "chat" else _completion_renderer(blocks)
-        fitted = _fitted(render, len(exemplars), options.max_prompt_tokens)
-        return Prompter(fitted, source, sha256_text(blocks[-1]) if exemplars else "")
+            blocks[-1] = [verbatim.rstrip("\n") + "\n"]  # the published file, byte for byte
+
+        def render(sample: Sample, k: int) -> Prompt:
+            if options.style == "chat":
+                user = _CHAT_USER.format(question=sample.question)
+                messages = chat_turns(shots[k], user, _CHAT_USER, _CHAT_REPLY)
+                return Prompt(style="chat", messages=messages, n_exemplars=k)
+            # Zero-shot: the instruction for the box, then the trigger (Kojima et al. 2022).
+            head, tail = ("", "") if k else (f"{_INSTRUCTION}\n", f"{_COT_TRIGGER}\n")
+            text = completion(head, blocks[k], f"Question: {sample.question}\n{tail}", "\n")
+            return Prompt(style="completions", text=text, stop=_STOP, n_exemplars=k)
+
+        def fitted(sample: Sample) -> Prompt:
+            budget = options.max_prompt_tokens
+            return fit(lambda k: render(sample, k), len(exemplars), budget, f"math {sample.id}")
+
+        digest = sha256_text("\n".join(blocks[-1])) if exemplars else ""
+        return Prompter(fitted, source, digest)
 
     def equivalent(self, a: str, b: str) -> bool:
         return math_equal(a, b)[0]
 
-    def grade(self, sample: Sample, text: str, fmt: str = "") -> Grade:
+    def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
         return grade_math(text, sample.gold)
 
 
@@ -255,56 +280,3 @@ def _shots(exemplars: Sequence[Exemplar], k: int, selection: Selection) -> list[
     if selection == "complexity":
         return most_complex(exemplars, k, lambda e: e.rationale)
     return list(exemplars[:k])
-
-
-def _completion_block(exemplars: Sequence[Exemplar]) -> str:
-    """Exemplars in the hub's MATH file layout (each ends with a newline, blank line between)."""
-    return "\n".join(
-        f"Question: {ex.question}\n{_COT_TRIGGER}\n{ex.rationale}\nThe answer is {ex.answer}\n"
-        for ex in exemplars
-    )
-
-
-def _completion_renderer(blocks: Sequence[str]) -> Callable[[Sample, int], Prompt]:
-    """``blocks[k]`` holds the exemplars of a k-shot prompt; with none it is zero-shot."""
-
-    def render(sample: Sample, k: int) -> Prompt:
-        if k:
-            text = f"{blocks[k]}\nQuestion: {sample.question}\n"
-        else:  # instruction for the box, then the trigger (Kojima et al. 2022)
-            text = f"{_INSTRUCTION}\n\nQuestion: {sample.question}\n{_COT_TRIGGER}\n"
-        return Prompt(style="completions", text=text, stop=_STOP, n_exemplars=k)
-
-    return render
-
-
-def _chat_renderer(shots: Sequence[Sequence[Exemplar]]) -> Callable[[Sample, int], Prompt]:
-    """``shots[k]`` holds the exemplars of a k-shot prompt."""
-
-    def render(sample: Sample, k: int) -> Prompt:
-        user = _CHAT_USER.format(question=sample.question)
-        messages = chat_turns(shots[k], user, _CHAT_USER, _CHAT_REPLY)
-        return Prompt(style="chat", messages=messages, n_exemplars=k)
-
-    return render
-
-
-def _estimated_tokens(prompt: Prompt) -> int:
-    """About 4 characters a token: a cheap, tokenizer-free budget check."""
-    chars = len(prompt.text) + sum(len(m.content) for m in prompt.messages)
-    return math.ceil(chars / 4)
-
-
-def _fitted(
-    render: Callable[[Sample, int], Prompt], n: int, budget: int | None
-) -> Callable[[Sample], Prompt]:
-    """Drop exemplars from the end until the prompt fits ``budget`` (zero-shot at worst)."""
-
-    def fit(sample: Sample) -> Prompt:
-        for k in range(n, 0, -1):
-            prompt = render(sample, k)
-            if budget is None or _estimated_tokens(prompt) <= budget:
-                return prompt
-        return render(sample, 0)
-
-    return fit

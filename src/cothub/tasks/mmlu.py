@@ -26,10 +26,9 @@ Prompt layouts, completion style (byte-exact, since published numbers depend on 
 Chat style turns the same exemplars into user/assistant pairs; the subject header opens the first
 user turn, and every user turn asks for ``Answer: X`` (direct) or ``The answer is (X).`` (CoT).
 
-Context fitting: with ``--max-context``, exemplars are dropped from the end (as Hendrycks'
-``evaluate.py`` lowers k) until the prompt fits; tokens are estimated as ceil(chars / 4), the usual
-rule of thumb for English BPE vocabularies, so leave a margin. An item that does not fit even with
-no exemplars is sent zero-shot (as in the other tasks), never truncated.
+Context fitting (:func:`cothub.prompts.fit`, as for every task): with ``--max-context``, exemplars
+are dropped from the end (as Hendrycks' ``evaluate.py`` lowers k) until the prompt fits; an item
+that does not fit even with no exemplars is refused with a one-line error, never truncated.
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,9 +43,20 @@ from typing import Any
 
 from cothub.data.source import DataSource, load_hub, read_json, sha256_text
 from cothub.errors import CothubError
+from cothub.prompts import (
+    FEWSHOT_COT,
+    FEWSHOT_DIRECT,
+    ZEROSHOT_COT,
+    ZEROSHOT_DIRECT,
+    Exemplar,
+    PromptFormat,
+    chat_turns,
+    completion,
+    fit,
+)
 from cothub.scoring.choice import grade_mmlu
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
-from cothub.types import Grade, Message, Prompt, Sample
+from cothub.types import Grade, Prompt, Sample
 
 # Subject -> category, as in Hendrycks' ``categories.py`` (hendrycks/test): each subject has a
 # subcategory (math, physics, health, law, ...) and the subcategories group into the paper's four
@@ -125,6 +134,8 @@ _CHAT_COT = (
 )
 _STOP_DIRECT = ("\n",)
 _STOP_COT = ("\n\nQ:",)
+_SHOT_DIRECT = "{question}\nAnswer: {answer}\n\n"
+_SHOT_COT = "\n\nQ: {question}\nA: {answer}"  # an mmlu-cot.json exemplar, answer verbatim
 
 
 def hendrycks_header(subject: str) -> str:
@@ -152,33 +163,6 @@ def format_item(item: Item) -> str:
     """The question with lettered options, as Hendrycks' ``format_example`` writes it."""
     lines = [item.question] + [f"{k}. {o}" for k, o in zip(LETTERS, item.options, strict=True)]
     return "\n".join(lines)
-
-
-def split_item(text: str) -> tuple[str, tuple[str, str, str, str]]:
-    """Undo :func:`format_item`: (question, options), searching the option markers from the end.
-
-    ``Sample.question`` holds the direct layout; the CoT layout is derived from it here. The
-    round trip holds for every dev and test row (tested), since no option text holds a later
-    option's marker.
-    """
-    cuts: list[int] = []
-    end = len(text)
-    for letter in reversed(LETTERS):
-        at = text.rfind(f"\n{letter}. ", 0, end)
-        if at < 0:
-            raise CothubError(f"not an MMLU item (no option {letter}): {text[:60]!r}")
-        cuts.append(at)
-        end = at
-    a, b, c, d = reversed(cuts)
-    bounds = [(a, b), (b, c), (c, d), (d, len(text))]
-    opts = tuple(text[s + 4 : e] for s, e in bounds)
-    return text[:a], (opts[0], opts[1], opts[2], opts[3])
-
-
-def cot_item(question: str) -> str:
-    """An item in the ``mmlu-cot.json`` exemplar layout: options on one line, ``(A) ..``."""
-    stem, options = split_item(question)
-    return stem + "\n" + " ".join(f"({k}) {o}" for k, o in zip(LETTERS, options, strict=True))
 
 
 def read_csv(path: Path) -> tuple[list[Item], str]:
@@ -231,56 +215,28 @@ def hub_items(rows: Sequence[Mapping[str, Any]], source: str) -> list[Item]:
     return items
 
 
-def _tokens(chars: int) -> int:
-    return math.ceil(chars / 4)
-
-
 @dataclass(frozen=True, slots=True)
-class _Shots:
-    """One subject's few-shot material, rendered for one format and API style."""
+class _Subject:
+    """One subject's few-shot material for one format and API style."""
 
     head: str
-    """Completion: text before the exemplars. Chat: prefix of the first user turn."""
-    blocks: tuple[str, ...] = ()
-    """Completion: exemplar texts, concatenated after ``head``."""
-    turns: tuple[tuple[str, str], ...] = ()
-    """Chat: (user, assistant) pairs."""
-
-    def sizes(self) -> list[int]:
-        """Characters taken by the first k exemplars, for k = 0..n."""
-        lengths = [len(b) for b in self.blocks] + [len(u) + len(a) for u, a in self.turns]
-        out = [0]
-        for n in lengths:
-            out.append(out[-1] + n)
-        return out
-
-
-def _fit(sizes: Sequence[int], fixed: int, budget: int | None) -> int:
-    """The most exemplars (kept from the front) whose prompt fits ``budget`` tokens.
-
-    None fitting gives zero-shot, as the other tasks do; the server has the last word on length.
-    """
-    k = len(sizes) - 1
-    if budget is None:
-        return k
-    while k > 0 and _tokens(fixed + sizes[k]) > budget:
-        k -= 1
-    return k
+    """Completion: the text before the exemplars. Chat: the lead of the first user turn."""
+    shots: tuple[Exemplar, ...] = ()
 
 
 class MMLU(Task):
     name = "mmlu"
     version = "1"
     citation = "Hendrycks et al. 2021, arXiv:2009.03300"
-    formats = ("fewshot-direct", "fewshot-cot", "zeroshot-direct", "zeroshot-cot")
-    default_format = "fewshot-direct"
+    formats = (FEWSHOT_DIRECT, FEWSHOT_COT, ZEROSHOT_DIRECT, ZEROSHOT_COT)
+    default_format = FEWSHOT_DIRECT
     subsets = SUBJECTS
     aggregate = "micro"
     breakdowns = ("category",)
 
-    def max_tokens(self, fmt: str) -> int:
+    def max_tokens(self, fmt: PromptFormat | str) -> int:
         # A letter (plus "Answer: " for chat models) vs. a paragraph of reasoning.
-        return 512 if fmt.endswith("cot") else 16
+        return 512 if self.prompt_format(fmt).cot else 16
 
     def _split(self, data: DataSource, split: str, subject: str) -> tuple[list[Item], str, str]:
         """(items, source, digest) of one subject's split, local first, else the Hub."""
@@ -305,50 +261,53 @@ class MMLU(Task):
             provenance[source] = digest
             tags = (("category", CATEGORIES[subject]),)
             samples.extend(
-                Sample(f"{subject}/{i}", format_item(it), it.answer, subject, tags)
+                Sample(f"{subject}/{i}", format_item(it), it.answer, subject, tags, it.options)
                 for i, it in enumerate(items)
             )
         return Loaded(samples, provenance)
 
-    def prompter(self, data: DataSource, fmt: str, options: PromptOptions) -> Prompter:
-        cot = fmt.endswith("-cot")
+    def prompter(
+        self, data: DataSource, fmt: PromptFormat | str, options: PromptOptions
+    ) -> Prompter:
+        fmt = self.prompt_format(fmt)
         chat = options.style == "chat"
-        if options.prompt_file is not None and fmt != "fewshot-cot":
+        if options.prompt_file is not None and fmt != FEWSHOT_COT:
             raise CothubError(
                 "--prompt-file applies to mmlu's fewshot-cot format only (a JSON of subject -> "
                 "prompt, like mmlu-cot.json); drop it or add --format fewshot-cot"
             )
-        if fmt.startswith("zeroshot"):
-            shots, source, digest = _zero_shot(cot, chat), "none", ""
-        elif cot:
-            shots, source, digest = self._cot_shots(data, options.prompt_file, chat)
+        if not fmt.fewshot:
+            subjects, source, digest = _zero_shot(fmt.cot, chat), "none", ""
+        elif fmt.cot:
+            subjects, source, digest = self._cot_shots(data, options.prompt_file, chat)
         else:
-            shots, source, digest = self._dev_shots(data, chat)
-        budget = options.max_prompt_tokens
-        render = _chat_renderer(shots, cot, budget) if chat else _text_renderer(shots, cot, budget)
-        return Prompter(render, source, digest)
+            subjects, source, digest = self._dev_shots(data, chat)
+        render = _chat_renderer(subjects, fmt.cot) if chat else _text_renderer(subjects, fmt.cot)
 
-    def _dev_shots(self, data: DataSource, chat: bool) -> tuple[dict[str, _Shots], str, str]:
+        def fitted(sample: Sample) -> Prompt:
+            n = len(_subject(subjects, sample).shots)
+            return fit(
+                lambda k: render(sample, k), n, options.max_prompt_tokens, f"mmlu {sample.id}"
+            )
+
+        return Prompter(fitted, source, digest)
+
+    def _dev_shots(self, data: DataSource, chat: bool) -> tuple[dict[str, _Subject], str, str]:
         """The five dev rows of every subject, in file order (as Hendrycks' ``gen_prompt``)."""
-        shots: dict[str, _Shots] = {}
+        subjects: dict[str, _Subject] = {}
         digests = []
         for subject in SUBJECTS:
             items, _, digest = self._split(data, "dev", subject)
             digests.append(f"{subject}:{digest}")
-            if chat:
-                turns = tuple(
-                    (f"{format_item(it)}\n{_CHAT_DIRECT}", f"Answer: {it.answer}") for it in items
-                )
-                shots[subject] = _Shots(_plain_header(subject) + "\n\n", turns=turns)
-            else:
-                blocks = tuple(f"{format_item(it)}\nAnswer: {it.answer}\n\n" for it in items)
-                shots[subject] = _Shots(hendrycks_header(subject), blocks=blocks)
+            shots = tuple(Exemplar(format_item(it), "", it.answer) for it in items)
+            head = _plain_header(subject) + "\n\n" if chat else hendrycks_header(subject)
+            subjects[subject] = _Subject(head, shots)
         source = str(data.root / "mmlu/dev") if data.root is not None else f"hf:{_HUB_REPO}/dev"
-        return shots, source, sha256_text("\n".join(digests))
+        return subjects, source, sha256_text("\n".join(digests))
 
     def _cot_shots(
         self, data: DataSource, prompt_file: str | None, chat: bool
-    ) -> tuple[dict[str, _Shots], str, str]:
+    ) -> tuple[dict[str, _Subject], str, str]:
         """Per-subject CoT prompts from ``mmlu-cot.json`` (or a file of the same shape)."""
         path = Path(prompt_file).expanduser() if prompt_file else data.find(COT_PROMPT_FILE)
         if path is None or not path.is_file():
@@ -362,28 +321,26 @@ class MMLU(Task):
         prompts = read_json(path)
         if not isinstance(prompts, dict) or not all(isinstance(v, str) for v in prompts.values()):
             raise CothubError(f"{path}: expected a JSON object of subject -> prompt string")
-        shots = {s: _parse_cot_prompt(p, s, str(path), chat) for s, p in prompts.items()}
-        return shots, str(path), sha256_text(path.read_text(encoding="utf-8"))
+        subjects = {s: _parse_cot_prompt(p, s, str(path), chat) for s, p in prompts.items()}
+        return subjects, str(path), sha256_text(path.read_text(encoding="utf-8"))
 
-    def choices(self, sample: Sample, fmt: str) -> list[str] | None:
+    def choices(self, sample: Sample, fmt: PromptFormat | str) -> list[str] | None:
         """Answer-only formats: `` A`` .. `` D`` after ``Answer:``, the letters whose
         probabilities Hendrycks et al. compare (``evaluate.py``) for models scored by likelihood."""
-        return [f" {k}" for k in LETTERS] if fmt.endswith("-direct") else None
+        return None if self.prompt_format(fmt).cot else [f" {k}" for k in LETTERS]
 
-    def grade(self, sample: Sample, text: str, fmt: str = "") -> Grade:
-        return grade_mmlu(text, sample.gold, question=sample.question)
+    def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
+        return grade_mmlu(text, sample.gold, choices=sample.choices)
 
 
-def _parse_cot_prompt(prompt: str, subject: str, origin: str, chat: bool) -> _Shots:
+def _parse_cot_prompt(prompt: str, subject: str, origin: str, chat: bool) -> _Subject:
     """Split a ``mmlu-cot.json`` prompt into header and exemplars, losslessly for completions.
 
     Exemplars are separated by ``\\n\\nQ: ``; within one, the first ``\\nA: `` ends the question.
-    Joining header and blocks gives the file's string back byte for byte.
+    Header and exemplars rendered with :data:`_SHOT_COT` give the file's string back byte for byte.
     """
     head, *parts = prompt.split("\n\nQ: ")
-    if not chat:
-        return _Shots(head, blocks=tuple("\n\nQ: " + p for p in parts))
-    turns = []
+    shots = []
     for n, part in enumerate(parts, 1):
         question, sep, answer = part.partition("\nA: ")
         if not sep:
@@ -391,21 +348,21 @@ def _parse_cot_prompt(prompt: str, subject: str, origin: str, chat: bool) -> _Sh
                 f"{origin}: {subject} exemplar {n} has no '\\nA: ' line; use a prompt in the "
                 "mmlu-cot.json layout"
             )
-        turns.append((f"{question}\n{_CHAT_COT}", answer.strip()))
-    return _Shots(head.strip() + "\n\n", turns=tuple(turns))
+        shots.append(Exemplar(question, "", answer))
+    return _Subject(head.strip() + "\n\n" if chat else head, tuple(shots))
 
 
-def _zero_shot(cot: bool, chat: bool) -> dict[str, _Shots]:
+def _zero_shot(cot: bool, chat: bool) -> dict[str, _Subject]:
     """Header only: Hendrycks' (k=0) for direct completions, the CoT file's style otherwise."""
     if chat:
-        return {s: _Shots(_plain_header(s) + "\n\n") for s in SUBJECTS}
+        return {s: _Subject(_plain_header(s) + "\n\n") for s in SUBJECTS}
     if cot:  # the CoT tail opens with "\n\nQ: ", as after a CoT file's last exemplar
-        return {s: _Shots(_plain_header(s)) for s in SUBJECTS}
-    return {s: _Shots(hendrycks_header(s)) for s in SUBJECTS}
+        return {s: _Subject(_plain_header(s)) for s in SUBJECTS}
+    return {s: _Subject(hendrycks_header(s)) for s in SUBJECTS}
 
 
-def _shots_for(shots: Mapping[str, _Shots], sample: Sample) -> _Shots:
-    found = shots.get(sample.subset)
+def _subject(subjects: Mapping[str, _Subject], sample: Sample) -> _Subject:
+    found = subjects.get(sample.subset)
     if found is None:
         raise CothubError(
             f"mmlu {sample.id}: the exemplar set has no prompt for subject {sample.subset!r}"
@@ -413,47 +370,47 @@ def _shots_for(shots: Mapping[str, _Shots], sample: Sample) -> _Shots:
     return found
 
 
-def _text_renderer(
-    shots: Mapping[str, _Shots], cot: bool, budget: int | None
-) -> Callable[[Sample], Prompt]:
-    sizes = {s: v.sizes() for s, v in shots.items()}
+def _cot_item(sample: Sample) -> str:
+    """The item in the ``mmlu-cot.json`` exemplar layout, options on one line: ``(A) ..``.
 
-    def tail(sample: Sample) -> str:
+    The stem is ``Sample.question`` (the direct layout, :func:`format_item`) without the option
+    lines that ``Sample.choices`` hold, so nothing is parsed back out of the text.
+    """
+    if len(sample.choices) != len(LETTERS):
+        raise CothubError(f"mmlu {sample.id}: an MMLU item needs its four options (choices)")
+    lettered = list(zip(LETTERS, sample.choices, strict=True))
+    listed = "".join(f"\n{k}. {o}" for k, o in lettered)
+    if not sample.question.endswith(listed):
+        raise CothubError(f"mmlu {sample.id}: the question does not end with its four options")
+    inline = " ".join(f"({k}) {o}" for k, o in lettered)
+    return f"{sample.question.removesuffix(listed)}\n{inline}"
+
+
+def _text_renderer(subjects: Mapping[str, _Subject], cot: bool) -> Callable[[Sample, int], Prompt]:
+    template = _SHOT_COT if cot else _SHOT_DIRECT
+    texts = {s: [e.format(template) for e in v.shots] for s, v in subjects.items()}
+
+    def render(sample: Sample, k: int) -> Prompt:
+        head = _subject(subjects, sample).head
         if cot:
-            return f"\n\nQ: {cot_item(sample.question)}\nA: {_COT_TRIGGER}"
-        return f"{sample.question}\nAnswer:"
-
-    def render(sample: Sample) -> Prompt:
-        s = _shots_for(shots, sample)
-        end = tail(sample)
-        k = _fit(sizes[sample.subset], len(s.head) + len(end), budget)
-        return Prompt(
-            style="completions",
-            text=s.head + "".join(s.blocks[:k]) + end,
-            stop=_STOP_COT if cot else _STOP_DIRECT,
-            n_exemplars=k,
-        )
+            tail = f"\n\nQ: {_cot_item(sample)}\nA: {_COT_TRIGGER}"
+        else:
+            tail = f"{sample.question}\nAnswer:"
+        text = completion(head, texts[sample.subset][:k], tail, "")
+        stop = _STOP_COT if cot else _STOP_DIRECT
+        return Prompt(style="completions", text=text, stop=stop, n_exemplars=k)
 
     return render
 
 
-def _chat_renderer(
-    shots: Mapping[str, _Shots], cot: bool, budget: int | None
-) -> Callable[[Sample], Prompt]:
-    sizes = {s: v.sizes() for s, v in shots.items()}
+def _chat_renderer(subjects: Mapping[str, _Subject], cot: bool) -> Callable[[Sample, int], Prompt]:
+    ask = _CHAT_COT if cot else _CHAT_DIRECT
+    reply = "{answer}" if cot else "Answer: {answer}"
 
-    def render(sample: Sample) -> Prompt:
-        s = _shots_for(shots, sample)
-        if cot:
-            final = f"{cot_item(sample.question)}\n{_CHAT_COT}"
-        else:
-            final = f"{sample.question}\n{_CHAT_DIRECT}"
-        k = _fit(sizes[sample.subset], len(s.head) + len(final), budget)
-        messages: list[Message] = []
-        for i, (user, assistant) in enumerate(s.turns[:k]):
-            messages.append(Message("user", s.head + user if i == 0 else user))
-            messages.append(Message("assistant", assistant))
-        messages.append(Message("user", final if k else s.head + final))
-        return Prompt(style="chat", messages=tuple(messages), n_exemplars=k)
+    def render(sample: Sample, k: int) -> Prompt:
+        subject = _subject(subjects, sample)
+        final = f"{_cot_item(sample) if cot else sample.question}\n{ask}"
+        turns = chat_turns(subject.shots[:k], final, "{question}\n" + ask, reply, lead=subject.head)
+        return Prompt(style="chat", messages=turns, n_exemplars=k)
 
     return render
