@@ -25,6 +25,7 @@ from cothub.scoring.numeric import grade_numeric, numbers_equal
 from cothub.types import Answer
 
 FP, BOX, HASH, LAST, NONE = "final-phrase", "boxed", "hashes", "last-number", "none"
+BOLD, CONCL = "bold", "conclusion"
 
 # (completion, gold, answer, correct, method)
 Case = tuple[str, str, str | None, bool, str]
@@ -84,7 +85,7 @@ CASES: dict[str, Case] = {
         "18",
         "18",
         True,
-        LAST,
+        CONCL,
     ),
     "hypothesis-then-label": (
         "Suppose the final answer is 20. That fails. Answer: 18",
@@ -231,7 +232,7 @@ CASES: dict[str, Case] = {
     "words-hundred-and": ("The answer is one hundred and five.", "105", "105", True, FP),
     "words-negative": ("The answer is minus five.", "-5", "-5", True, FP),
     "words-outside-marker": ("She eats one egg and sells the rest.", "1", None, False, NONE),
-    "words-one-of": ("The answer is one of these: 4 or 5.", "4", "4", True, FP),
+    "words-one-of": ("The answer is one of these: 4 or 5.", "4", None, False, "hedge"),
     "words-fraction-rejected": ("The answer is two thirds.", "2", None, False, NONE),
     # --- boxed --------------------------------------------------------------------------------
     "boxed-escaped-dollar": (r"$\boxed{\$18}$", "18", "18", True, BOX),
@@ -245,8 +246,8 @@ CASES: dict[str, Case] = {
     "boxed-no-number": (r"The answer is \boxed{x}, where x = 18", "18", "18", True, FP),
     "fbox": (r"\fbox{18}", "18", "18", True, BOX),
     # --- markdown ------------------------------------------------------------------------------
-    "bold-only": ("**18**", "18", "18", True, LAST),
-    "bold-money": ("The total is **$18**.", "18", "18", True, LAST),
+    "bold-only": ("**18**", "18", "18", True, BOLD),
+    "bold-money": ("The total is **$18**.", "18", "18", True, BOLD),
     # --- units --------------------------------------------------------------------------------
     "unit-km": ("The answer is 5 km.", "5", "5", True, FP),
     "unit-glued": ("She runs 5km a day", "5", "5", True, LAST),
@@ -291,7 +292,7 @@ CASES: dict[str, Case] = {
         "6",
         "6",
         True,
-        LAST,
+        CONCL,
     ),
     "markdown-h4-is-not-hashes": (
         "#### Step 1: count the eggs\n16 - 3 - 4 = 9\n#### Step 2: sell\n9 * 2 = 18",
@@ -311,9 +312,9 @@ CASES: dict[str, Case] = {
     "calculator-truncated": (
         "So the price is $41.472+$8.2944 = $<<41.472+8.",
         "50",
-        "8.2944",
+        "41.472",
         False,
-        LAST,
+        CONCL,
     ),
 }
 

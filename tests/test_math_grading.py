@@ -378,11 +378,13 @@ def test_unclosed_think_has_no_answer() -> None:
     assert (grade.correct, grade.answer, grade.method) == (False, None, "unclosed-think")
 
 
-def test_grade_answer_span_points_into_the_answer_text() -> None:
-    grade = grade_math("<think>x</think>So $\\boxed{\\frac{1}{\\sqrt{2}}}$.", r"\frac{\sqrt2}{2}")
+def test_grade_answer_span_points_into_the_completion() -> None:
+    completion = "<think>x</think>So $\\boxed{\\frac{1}{\\sqrt{2}}}$."
+    grade = grade_math(completion, r"\frac{\sqrt2}{2}")
     assert grade.correct and grade.answer == r"\frac{1}{\sqrt{2}}"
     assert grade.span is not None
-    assert "So $\\boxed{\\frac{1}{\\sqrt{2}}}$."[grade.span[0] : grade.span[1]] == grade.answer
+    # As for every grader: the span indexes the completion itself, thinking included.
+    assert completion[grade.span[0] : grade.span[1]] == grade.answer
 
 
 # ---- the in-process shortcut agrees with math-verify ------------------------------------------

@@ -4,9 +4,14 @@ Every extractor returns an :class:`~cothub.types.Answer` whose ``value`` is alre
 canonical form (``(B)``, ``Yes``, ``-12``, ``) ] >``, ``apple banana``), so grading is string
 equality. ``span`` indexes the completion exactly as it was passed in.
 
-**Where the answer is looked for, in this order.** A completion first loses a thinking block
-(an unclosed one means no answer: ``method="unclosed-think"``) and anything after a blank line
-followed by ``Q:`` (a base model writing the next few-shot exemplar). Then:
+**Where the answer is looked for, in this order.** Only the committed-answer region is searched
+(:func:`cothub.extract.region.answer_region`, shared by every task): a thinking block goes (an
+unclosed one means no answer: ``method="unclosed-think"``), and so does everything from an
+invented continuation (a new ``Q:``/``Question:``/``Problem:`` turn, a chat-template token) or a
+restart of the solution. Then:
+
+0. ``json``: an answer field of a JSON object (``{"answer": "(B)"}``) counts as a committing
+   phrase, ranked with them by position.
 
 1. ``final-phrase``/``label``/``heading``/``boxed``/``choose``/``is-correct``: the **last**
    committing phrase, by position: "the answer is", "the correct option is", "Answer:", an
@@ -19,6 +24,11 @@ followed by ``Q:`` (a base model writing the next few-shot exemplar). Then:
    naming several options ("(A) or (B)", "either (A) or (B)", "Saturday or Sunday") is not a
    committed answer: ``value=None``, ``method="ambiguous"``, even if an earlier phrase
    committed (hedging last withdraws it).
+   When no answer phrase commits, the weaker forms decide, last first: "(B) is correct" / "D is
+   correct" (``is-correct``), "..., which is option (E)" (``which-is``), "Therefore D."
+   (``conclusion``), "The expression evaluates to **False**" (``evaluates``), each only when
+   the answer is all its sentence says. A closing phrase that names no option right after one
+   that did, in the same paragraph ("The answer is (C). The answer is 272.8 K."), restates it.
 2. ``bare``: the whole reply is just an answer (direct prompting, terse chat replies), allowing
    decoration: ``**(B)**``, `` `B` ``, ``b)``, ``B.``, ``-12``, ``yes``.
 3. ``last-line``: the last non-empty line is just an answer (chat replies ending ``**(B)**``).
@@ -53,11 +63,12 @@ as wrong for both CoT and answer-only predictions.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from cothub.extract.reasoning import strip_thinking
+from cothub.extract.region import answer_region
+from cothub.extract.structured import find_answer_field
 from cothub.types import Answer
 
 # --- the 27 BBH tasks ------------------------------------------------------------------------
@@ -157,7 +168,6 @@ _DECOR = "*_`\"'“”‘’~"
 _SEP = re.compile(r"(?:[\s,:：=*_`\"'“‘~]|[-–—](?=\s))*")
 # What may follow a bare answer: closing decoration and final punctuation.
 _JUNK = re.compile(r"[\s.!。*_`\"'”’~)\]}$]*")
-_NEXT_EXEMPLAR = re.compile(r"\n[ \t]*\n[ \t]*Q:[ \t]")
 _BLANK_OR_DECOR = re.compile(r"[\s*_`~#\"'“”‘’]*")
 _SENTENCE_END = re.compile(r"\.(?=\s|$)|[!?;]|\n")
 _NEGATION = re.compile(r"\b(?:not|never|neither|nor)\b|n['’]t\b", re.IGNORECASE)
@@ -256,6 +266,35 @@ def parse_options(question: str) -> dict[str, str]:
         if len(letters) >= 2 and "".join(letters) == "ABCDEFGHIJKLMNOPQR"[: len(letters)]:
             return {k: v.strip() for k, v in zip(letters, parts[2::2], strict=True)}
     return {}
+
+
+_DASH_OPTION = re.compile(r"^- (.*?)\s*$", re.MULTILINE)
+
+
+def parse_choices(question: str) -> tuple[str, ...]:
+    """An item's options as their text, in order, read from a question that lists them: lettered
+    options (:func:`parse_options`; the first is ``A``), else the lines after a BBH ``Options:``
+    line: ``(A) text`` ones (a broken item may list a single one) or ``- text`` ones (``- valid``,
+    ``- invalid``); empty when it lists none.
+
+    Adapters call it once to fill ``Sample.choices``; nothing after them reads options from text.
+    """
+    found = parse_options(question)
+    if found:
+        return tuple(found.values())
+    _, sep, listed = question.rpartition("\nOptions:\n")
+    if not sep:
+        return ()
+    letters = tuple(m.group(3) for m in _OPTION_LINE.finditer(listed))
+    return letters or tuple(_DASH_OPTION.findall(listed))
+
+
+def lettered(choices: Sequence[str]) -> dict[str, str]:
+    """``Sample.choices`` as letter -> text (``A`` first), as :func:`extract_option` takes them;
+    empty when fewer than two, as :func:`parse_options` finds none then."""
+    if len(choices) < 2:
+        return {}
+    return {chr(ord("A") + i): text for i, text in enumerate(choices)}
 
 
 _LETTER_HEAD = re.compile(
@@ -595,6 +634,29 @@ _LETTER_BEFORE = re.compile(
     r"[*_`]*\s+$"
 )
 _OPTION_AT_LINE_START = re.compile(r"^[ \t*_]*(?:\(([A-Z])\)|([A-Z])[.):])", re.MULTILINE)
+# Weaker commitments, used only when no answer phrase commits (each may also appear in
+# reasoning that an answer phrase then settles):
+# "..., which is option (E)", "Therefore D.", "The expression evaluates to **False**".
+_WHICH_IS = re.compile(
+    r"(?i)\b(?:which|that|this)\s+(?:is|corresponds\s+to|matches)\s+(?:to\s+)?"
+    r"(?:the\s+)?(?:option|choice|answer)\b[ \t]*:?"
+)
+_CONCLUDE = re.compile(
+    r"(?:Therefore|Thus|So|Hence|Consequently)\b,?"
+    r"(?:[ \t]+(?:the\s+)?(?:answer|option|choice)\b)?[ \t]*:?"
+)
+# What may precede a sentence-opening word: the start, a line break, a sentence end, markup.
+_SENTENCE_START_BEFORE = re.compile(r"(?:\A|\n|[.!?][ \t]+)[ \t*_>#-]*\Z")
+_CLAUSE_START_BEFORE = re.compile(r"(?:\A|\n|[.!?,;:][ \t]+)[ \t*_>#-]*\Z")
+_EVALUATES = re.compile(
+    r"(?i)\b(?:evaluates|simplifies|reduces|comes\s+out)\s+to\b[ \t]*:?"
+    r"|\b(?:the\s+)?(?:final\s+)?(?:result|value)\s+is\b[ \t]*:?"
+)
+# "D is correct", "**B** is the right answer" (a bare capital letter opening its sentence).
+_BARE_IS_CORRECT = re.compile(
+    r"(?P<u>[A-Z])[*_`]*[ \t]+is[ \t]+(?:the[ \t]+)?(?:correct|right|best)\b"
+)
+_WEAK = frozenset({"is-correct", "which-is", "conclusion", "evaluates"})
 
 
 def _braced(s: str, open_end: int) -> int:
@@ -609,6 +671,11 @@ def _braced(s: str, open_end: int) -> int:
             if depth == 0:
                 return i
     return len(s)
+
+
+def _sentence_end(s: str, pos: int) -> int:
+    m = _SENTENCE_END.search(s, pos)
+    return m.start() if m else len(s)
 
 
 def _answer(hit: _Hit, method: str, base: int) -> Answer:
@@ -638,7 +705,36 @@ def _commitments(s: str, letters: str) -> list[tuple[int, str, int, int]]:
         found += [(m.start(), "sorted", m.end(), end) for m in _SORTED.finditer(s)]
     if "\\boxed" in s or "\\fbox" in s:
         found += [(m.start(), "boxed", m.end(), _braced(s, m.end())) for m in _BOXED.finditer(s)]
+    field = find_answer_field(s)
+    if field is not None:
+        a, b = field.span
+        found.append((a, "json", a, b))
+    found.sort()
+    return found
+
+
+def _weak_commitments(s: str, letters: str) -> list[tuple[int, str, int, int]]:
+    """The weaker commitments (``_WEAK``), in the shape of :func:`_commitments`; looked for
+    only when no answer phrase commits."""
+    low = s.lower()
+    end = len(s)
+    found: list[tuple[int, str, int, int]] = []
+    if any(w in low for w in ("option", "choice", "answer")) and any(
+        w in low for w in ("which", "that", "this")
+    ):
+        found += [(m.start(), "which-is", m.end(), end) for m in _WHICH_IS.finditer(s)]
+    if any(w in s for w in ("Therefore", "Thus", "So", "Hence", "Consequently")):
+        found += [
+            (m.start(), "conclusion", m.end(), end)
+            for m in _CONCLUDE.finditer(s)
+            if _SENTENCE_START_BEFORE.search(s, max(0, m.start() - 8), m.start())
+        ]
+    if any(w in low for w in ("evaluat", "simplif", "reduces", "comes out", "result", "value")):
+        found += [(m.start(), "evaluates", m.end(), end) for m in _EVALUATES.finditer(s)]
     if letters and ("correct" in low or "right" in low or "best" in low):
+        for m in _BARE_IS_CORRECT.finditer(s):
+            if _CLAUSE_START_BEFORE.search(s, max(0, m.start() - 8), m.start()):
+                found.append((m.start(), "is-correct", m.start("u"), m.end("u")))
         for m in _IS_CORRECT.finditer(s):
             before = _LETTER_BEFORE.search(s, max(0, m.start() - 24), m.start())
             if before is not None:
@@ -648,36 +744,66 @@ def _commitments(s: str, letters: str) -> list[tuple[int, str, int, int]]:
     return found
 
 
+def _restates(s: str, found: Sequence[tuple[int, str, int, int]], at: int, parse: _Parser) -> bool:
+    """Whether an answer phrase in the same paragraph, just before ``at``, commits to an answer
+    (so a phrase at ``at`` that names no option restates it in other words)."""
+    para = s.rfind("\n\n", 0, at)
+    for pos, kind, start, end in reversed(found):
+        if pos >= at or kind in _WEAK:
+            continue
+        if pos <= para:
+            return False
+        hit = parse(s, start, end, True)
+        return hit is not None and not hit.ambiguous
+    return False
+
+
 def _extract(text: str, parse: _Parser, letters: str = "", lines: bool = True) -> Answer:
     """Apply the search order of the module docstring; ``lines=False`` skips the line fallbacks
     (steps 3-4) for free text, where any line of prose would parse as an answer."""
-    visible = strip_thinking(text)
-    if visible is None:
+    region = answer_region(text)
+    if region is None:
         return Answer(None, None, "unclosed-think")
-    base = len(text) - len(visible)  # strip_thinking returns a suffix of ``text``
-    cut = _NEXT_EXEMPLAR.search(visible)
-    s = visible[: cut.start()] if cut else visible
+    base = region.start
+    s = text[region.start : region.end]
     n = len(s)
 
-    # 1. The last committing phrase that commits to something; "(B) is correct" only counts
-    # when no answer phrase does (explanations say "(A) is correct only if ..." after answering).
+    # 1. The last committing phrase that commits to something; the weaker forms ("(B) is
+    # correct", "which is option (E)", "Therefore D.", "evaluates to False") only count when no
+    # answer phrase does (explanations say "(A) is correct only if ..." after answering).
     last_line_start = s.rstrip().rfind("\n") + 1
     found = _commitments(s, letters)
-    ranked = [c for c in found if c[1] == "is-correct"] + [c for c in found if c[1] != "is-correct"]
-    for at, kind, start, end in reversed(ranked):
+
+    def ranked() -> Iterator[tuple[int, str, int, int]]:
+        yield from reversed(found)
+        if lines:  # not for word lists and free text, where any sentence would parse
+            # Only in the closing paragraph: earlier, "X evaluates to False" is a step.
+            closing = s.rstrip().rfind("\n\n")
+            weak = _weak_commitments(s, letters)
+            yield from (c for c in reversed(weak) if c[0] > closing)
+
+    for at, kind, start, end in ranked():
         if kind == "is-correct":
             letter = s[start:end].upper()
             if letter in letters:
                 return Answer(f"({letter})", (base + start, base + end), kind)
             continue
-        hit = parse(s, start, end, True)
+        weak = kind in _WEAK
+        hit = parse(s, start, end, not weak)
+        if weak:
+            # A weak form commits only when the answer is all its sentence says ("Therefore D.",
+            # not "Therefore D is wrong and ...").
+            if hit is None or hit.ambiguous or not _is_bare(s, hit.end, _sentence_end(s, hit.end)):
+                continue
+            return _answer(hit, kind, base)
         if hit is None:
-            if at >= last_line_start:
+            if at >= last_line_start and not _restates(s, found, at, parse):
                 # The closing statement names no valid answer ("So the answer is (None of the
-                # above).", "the answer is empty"): that is the model's final word.
+                # above).", "the answer is empty"): that is the model's final word. Unless it
+                # restates an answer just given: "The answer is (C). The answer is 272.8 K."
                 return Answer(None, (base + at, base + len(s.rstrip())), "unparsed")
             continue
-        if kind == "boxed" and not hit.ambiguous and not _is_bare(s, hit.end, end):
+        if kind in ("boxed", "json") and not hit.ambiguous and not _is_bare(s, hit.end, end):
             continue
         return _answer(hit, "final-phrase" if kind == "phrase" else kind, base)
 

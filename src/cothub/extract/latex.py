@@ -12,14 +12,22 @@ belongs to :mod:`cothub.scoring.math_equiv`, which needs the raw LaTeX for symbo
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
+from cothub.extract.region import answer_region
+from cothub.extract.structured import find_answer_field
 from cothub.types import Answer
 
 # ``\boxed`` and ``\fbox`` but not a longer command such as ``\boxedanswer``.
 _BOX = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 
 # "The answer is", "The final answer is", "Final answer:", "Answer:", "answer is:" ...
-_PHRASE = re.compile(r"\b(?:the\s+)?(?:final\s+)?answer\s*(?:is\b\s*:?|:)", re.IGNORECASE)
+# "The answer (in simplest form) is", and a heading "## Final Answer" whose value is the next line.
+_PHRASE = re.compile(
+    r"\b(?:the\s+)?(?:final\s+)?answer(?:[ \t]*\([^()\n]{1,40}\))?[*_]*\s*"
+    r"(?:is\b\s*:?|:|(?P<heading>[*_ \t]*$))",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 # A sentence ends at a period followed by whitespace or the end; "3.5" is not a sentence end.
 _SENTENCE_END = re.compile(r"\.(?=\s|$)")
@@ -129,26 +137,193 @@ def _phrase_value(text: str, start: int) -> tuple[str, tuple[int, int]] | None:
     return (value, span) if value else None
 
 
-def extract_math_answer(text: str) -> Answer:
-    """The completion's final answer: last box, else last explicit final-answer phrase.
+# A whole line that is one math expression: "$\\frac{1}{2}$", "$$x=3$$", "\\[ 2\\sqrt3 \\]".
+_MATH_LINE = re.compile(
+    r"[ \t>*_]*(?:\$\$(?P<dd>[^$]+)\$\$|\$(?P<d>[^$\n]+)\$|\\\[(?P<b>.+?)\\\]|\\\((?P<p>.+?)\\\))"
+    r"[ \t*_.]*"
+)
+_OR_NEXT = re.compile(r"\$?[ \t]*(?:,[ \t]*)?or\b")
+_REFUSAL = re.compile(
+    r"\b(?:cannot|can['’]t|unable\s+to)\s+(?:be\s+)?(?:determined?|solved?|found)\b"
+    r"|\bnot\s+enough\s+information\b|\binsufficient\s+information\b",
+    re.IGNORECASE,
+)
 
-    Methods: ``boxed``, ``final-phrase``; when nothing is found ``none``, or ``unclosed-boxed`` /
-    ``empty-boxed`` when the last box is cut off or empty (the model failed to commit: we do not
-    fall back to earlier text, which would credit a draft).
+
+def _unwrap(value: str, span: tuple[int, int]) -> tuple[str, tuple[int, int]]:
+    """A structured value as a bare expression: ``$..$`` delimiters and a box taken off."""
+    a, b = span
+    inner = last_boxed(value)
+    if inner is not None:
+        return inner[0], (a + inner[1][0], a + inner[1][1])
+    for opener, closer in _DELIMS:
+        if value.startswith(opener) and value.endswith(closer) and len(value) > len(opener) * 2:
+            v, (x, y) = _trimmed(value, len(opener), len(value) - len(closer))
+            return v, (a + x, a + y)
+    return value, (a, b)
+
+
+_CONCLUDES = re.compile(r"(?:Therefore|Thus|Hence|So|In conclusion|Consequently)\b")
+_SENTENCE_OPEN = re.compile(r"(?:\A|\n|[.!?][ \t]+)[ \t*_>#-]*\Z")
+_CLOSE_SENTENCE = re.compile(r"\.(?=\s|\Z)|\n")
+_LAST_IS = re.compile(r".*\b(?:is|are|equals|be)\s+", re.DOTALL)
+_TAIL_VALUE = re.compile(
+    r"[ \t]*(?:\$(?P<m>[^$]+)\$|\\\((?P<p>.+?)\\\)|\*\*(?P<b>[^*\n]+?)\*\*"
+    r"|(?P<n>-?\d+(?:\.\d+)?))[ \t*.]*"
+)
+_PLAIN_NUMBER = re.compile(r"(?<![\w.^_{])-?\d+(?:\.\d+)?(?![\w.}])")
+
+
+def _result(value: str, span: tuple[int, int]) -> tuple[str, tuple[int, int]] | None:
+    """A chain "a = b = c" stands for its result c."""
+    eq = value.rfind("=")
+    if eq >= 0 and "\\begin" not in value:
+        value, (a, b) = _trimmed(value, eq + 1, len(value))
+        span = (span[0] + a, span[0] + b)
+    return (value, span) if value else None
+
+
+def _tail_value(text: str, start: int, end: int) -> tuple[str, tuple[int, int]] | None:
+    """What follows the last "is"/"are"/"equals" of ``text[start:end]`` when that is one number
+    or one math expression (bold allowed)."""
+    head = _LAST_IS.match(text, start, end)
+    if head is None:
+        return None
+    tail = _TAIL_VALUE.fullmatch(text, head.end(), end)
+    if tail is None:
+        return None
+    group = next(g for g in ("m", "p", "b", "n") if tail.group(g) is not None)
+    value, span = _trimmed(text, tail.start(group), tail.end(group))
+    return _result(value, span) if value else None
+
+
+def _sentence_value(text: str, start: int, end: int) -> tuple[str, tuple[int, int]] | None:
+    """The value on a line after an answer heading: the line itself when it is short or one
+    math expression, else the tail of its sentence (see :func:`_tail_value`)."""
+    line = text[start:end].strip()
+    if not line:
+        return None
+    if len(line) <= 40 and len(line.split()) <= 4:
+        return _phrase_value(text, start)
+    stop = _CLOSE_SENTENCE.search(text, start, end)
+    return _tail_value(text, start, stop.start() if stop else end)
+
+
+def _conclusion(text: str) -> tuple[str, tuple[int, int]] | None:
+    """The value of the last "Therefore/Thus/So ..." sentence when nothing is computed after it:
+    what follows its last "is" when that is one number or one ``$..$`` expression ("... is
+    divided by 7 is 3."), else its only number when it holds no math ("Therefore, it will take
+    4 beakers."). The weakest MATH rule, recorded as ``conclusion``."""
+    last = None
+    for m in _CONCLUDES.finditer(text):
+        if _SENTENCE_OPEN.search(text, max(0, m.start() - 8), m.start()):
+            last = m
+    if last is None:
+        return None
+    stop = _CLOSE_SENTENCE.search(text, last.end())
+    end = stop.start() if stop else len(text)
+    after = text[end:]
+    if "=" in after or "\\[" in after or "$$" in after or "\\boxed" in after:
+        return None
+    start = last.start()
+    tail = _tail_value(text, start, end)
+    if tail is not None:
+        return tail
+    sentence = text[start:end]
+    if "$" in sentence or "\\(" in sentence:
+        return None
+    nums = list(_PLAIN_NUMBER.finditer(text, start, end))
+    if len(nums) != 1:
+        return None
+    return nums[0].group(), nums[0].span()
+
+
+def _math_line(text: str) -> tuple[str, tuple[int, int]] | None:
+    """The last non-empty line when it is only a math expression."""
+    body = text.rstrip()
+    start = body.rfind("\n") + 1
+    m = _MATH_LINE.fullmatch(body, start)
+    if m is None:
+        return None
+    group = next(g for g in ("dd", "d", "b", "p") if m.group(g) is not None)
+    value, span = _trimmed(text, m.start(group), m.end(group))
+    return (value, span) if value else None
+
+
+def extract_math_answer(text: str, stops: Sequence[str] = ()) -> Answer:
+    """The completion's final answer, searched in its committed-answer region.
+
+    In order: the last box or JSON answer field, whichever comes later (``boxed``, ``json``);
+    else the last explicit final-answer phrase (``final-phrase``: "The final answer is",
+    "Final answer:", "Answer:"); else a last line that is only a math expression
+    (``math-line``). When nothing is found: ``none``, ``refusal`` ("cannot be determined"),
+    ``unclosed-think``, or ``unclosed-boxed`` / ``empty-boxed`` when the last box is cut off or
+    empty (the model failed to commit: we do not fall back to earlier text, which would credit a
+    draft), ``json-null`` for an answer field that is null. A phrase naming two values ("$3$ or
+    $5$") is a ``hedge``. Spans index ``text``.
     """
+    region = answer_region(text, stops)
+    if region is None:
+        return Answer(None, None, "unclosed-think")
+    base = region.start
+    found = _math_answer(text[region.start : region.end])
+    if found.span is None:
+        return found
+    return Answer(found.value, (found.span[0] + base, found.span[1] + base), found.method)
+
+
+def _math_answer(text: str, structured: bool = True) -> Answer:
+    field = find_answer_field(text) if structured else None
+    box_at = -1
+    last = _last_match(_BOX, text)
+    if last is not None:
+        box_at = last.start()
+    if field is not None and (field.span[0] > box_at or field.span[0] <= box_at < field.span[1]):
+        if field.value is None:
+            return Answer(None, field.span, "json-null")
+        value, span = _unwrap(field.value, field.span)
+        if field.value != text[field.span[0] : field.span[1]]:
+            span = field.span  # decoded escapes: the span is the raw field
+        if value and " " in value.strip() and _PHRASE.search(value):
+            # A sentence in the field ("The final answer is $\\frac12$"): its stated value.
+            inner = _math_answer(value, structured=False)
+            if inner.value is not None:
+                value = inner.value
+        return Answer(value, span, "json") if value else Answer(None, field.span, "json-null")
     boxed = last_boxed(text)
     if boxed is not None:
         value, span = boxed
         if not value:
             return Answer(None, None, "empty-boxed")
         return Answer(value, span, "boxed")
-    if _BOX.search(text) is not None:
+    if last is not None:
         return Answer(None, None, "unclosed-boxed")
     phrase = _last_match(_PHRASE, text)
     if phrase is not None:
-        found = _phrase_value(text, phrase.end())
+        at = phrase.end()
+        found = None
+        if phrase.group("heading") is not None:
+            # "## Final Answer" then the value on the next line: a math expression or a short
+            # value as is; a sentence ("The coordinates are **(8, -2)**.") gives its tail.
+            nxt = re.compile(r"\s*").match(text, at)
+            at = nxt.end() if nxt else at
+            eol = text.find("\n", at)
+            found = _sentence_value(text, at, len(text) if eol < 0 else eol)
+        else:
+            found = _phrase_value(text, at)
         if found is not None:
+            if _OR_NEXT.match(text, found[1][1]):
+                return Answer(None, found[1], "hedge")
             return Answer(found[0], found[1], "final-phrase")
+    line = _math_line(text)
+    if line is not None:
+        return Answer(line[0], line[1], "math-line")
+    closing = _conclusion(text)
+    if closing is not None:
+        return Answer(closing[0], closing[1], "conclusion")
+    refusal = _last_match(_REFUSAL, text)
+    if refusal is not None:
+        return Answer(None, (refusal.start(), refusal.end()), "refusal")
     return Answer(None, None, "none")
 
 

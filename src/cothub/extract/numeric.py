@@ -14,6 +14,11 @@ difference is itself worth recording:
 * **lenient** (:func:`find_last_number`): the last number anywhere in the text.
 
 :func:`extract_number` returns the strict reading when there is one, else the lenient one.
+Graders use :func:`committed_number`, which reads the answer as a careful human does: in the
+committed-answer region only (:mod:`cothub.extract.region`), a JSON answer field first, then the
+strict reading, an answer in bold, a closing "Therefore ..." sentence, and the last number only
+as the weakest fallback (its own method, ``last-number``, whose rate runs warn about). Refusals,
+hedges, two quantities and repetition loops are no answer (``value`` None, a method saying why).
 
 Decisions (each is a place where graders silently differ):
 
@@ -33,21 +38,26 @@ Decisions (each is a place where graders silently differ):
   a marker words are never numbers: "one of them" must not become an answer.
 * GSM8K calculator annotations ``<<9*2=18>>`` are blanked out before searching: what counts is
   the number the model wrote after them (``$<<9*2=18>>18``), not the calculator's input.
-* Thinking blocks are NOT handled here; the caller strips them (:mod:`cothub.extract.reasoning`).
-  Stop sequences (e.g. a base model starting the next ``Q:``) are the caller's job as well.
+* A clock time ``4:30 pm`` / ``16:00`` is one token worth its hours (4.5, 16), not 4 and 30;
+  a ratio ``3:2`` (one digit after the colon) stays two numbers.
+* Thinking blocks, stop sequences and invented continuations are not handled by the strict and
+  lenient readers; :func:`committed_number` handles them through the answer region.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from functools import lru_cache
 from typing import NamedTuple
 
+from cothub.extract.region import answer_region, ends_in_loop
+from cothub.extract.structured import find_answer_field
 from cothub.types import Answer
 
 __all__ = [
+    "committed_number",
     "extract_number",
     "find_final_answer",
     "find_last_number",
@@ -75,6 +85,10 @@ _NUMBER = re.compile(
                    \{[ \t]*(?P<ld>[0-9]+(?:\.[0-9]+)?)[ \t]*\}
       | (?<![\w.])
         (?:
+            # A clock time "4:30 pm", "2:00", "16:00" is one token (not "4" and "30"); a ratio
+            # "3:2" (one digit after the colon) is two numbers.
+            (?P<hh>[01]?[0-9]|2[0-3]):(?P<mm>[0-5][0-9])(?![0-9:])
+          |
             (?P<mw>[0-9]+)\x20(?P<mn>[0-9]+)/(?P<md>[0-9]+)(?![0-9/])
           | (?<!/)(?P<fn>[0-9]+)/(?P<fd>[0-9]+)(?![0-9/])
           | (?P<dec>
@@ -120,6 +134,8 @@ def _value(n: _Num) -> Fraction:
         return Fraction(n.words)
     if n.part:
         v = Fraction(m[n.part])
+    elif m["hh"] is not None:
+        v = int(m["hh"]) + Fraction(int(m["mm"]), 60)  # hours: "2:00 pm" is 2, "4:30" is 4.5
     elif m["dec"] is not None:
         dec = _SEPARATORS.sub("", m["dec"]) if len(m["dec"]) > 3 else m["dec"]
         # Fraction(int) is several times faster than Fraction(str), and most answers are integers.
@@ -146,7 +162,7 @@ def _scan(text: str, pos: int = 0, endpos: int | None = None) -> Iterator[_Num]:
         m = _NUMBER.search(text, pos, end)
         if m is None:
             return
-        if m["dec"] is None:  # the rare kinds, checked only when the common one did not match
+        if m["dec"] is None and m["hh"] is None:  # the rare kinds, checked only when needed
             if m["mw"] is not None and not 0 < int(m["mn"]) < int(m["md"]):
                 # "2 12/4", "3 0/0": not a mixed number; read the whole part alone, go on after it.
                 yield _Num(m.start(), m.end("mw"), m, "mw")
@@ -264,9 +280,11 @@ def _word_number(text: str, pos: int, endpos: int) -> _Num | None:
 _PHRASE = re.compile(
     r"""
     answer\b(?:\s+to\s+(?:the|this|that|our)\s+(?:question|problem))?
+    (?:[ \t]*\([^()\n]{1,40}\))?  # "the answer (arabic numerals) is 18"
+    (?:\s+(?:in|as)\s+(?:[a-z]+\s+){0,2}?(?:numerals?|digits?|numbers?|form|words?|dollars?|total|case|cents)\b)?
     [*_]{0,2}\s*
     (?:
-        (?:is|would\s+be|will\s+be|should\s+be)\b(?!\s+not\b)(?:\s*:)?
+        (?:is|(?P<cond>would|will|should)\s+be)\b(?!\s+not\b)(?:\s*:)?
       | (?P<label>[:=])
     )
     """,
@@ -280,6 +298,12 @@ _HYPOTHESIS = re.compile(
     r"\b(?:if|suppose|supposing|assume|assuming|whether|unless)\s+(?:(?:the|my|our|final)\s+)*\Z",
     re.IGNORECASE,
 )
+_ANSWER_HEADING = re.compile(
+    r"^[ \t#>*_]*(?:(?:the\s+)?final\s+)?answer[ \t*_:]*$", re.IGNORECASE | re.MULTILINE
+)
+_NEXT_LINE = re.compile(r"\s*\n[ \t>*_]*(?=\S)")
+# "Note: had she sold 20, the answer would be 40": a "would be" in a conditional is no answer.
+_CONDITION = re.compile(r"\b(?:if|had|were|otherwise|instead|unless)\b", re.IGNORECASE)
 # GSM8K reference style "#### 18" and GSM8K-paper solution style "A: 18" (own line). These are
 # only trusted when the number is all that follows (plus at most one unit word): "#### Step 3"
 # is a markdown heading and "A: There are 15 trees" starts a chain of thought, not an answer.
@@ -294,7 +318,7 @@ _LEAD = re.compile(r"(?:[\s*_$€£¥({\[]|\\[$(\[])*")
 _LEAD_INLINE = re.compile(r"(?:[ \t*_$€£¥({\[]|\\[$(\[])*")
 # A phrase's answer ends at the end of its line or sentence (a point that ends a number like
 # "18.5" is not followed by a space, so it does not end the sentence).
-_CLAUSE_END = re.compile(r"\n|[.!?](?=[\s*_]|\Z)")
+_CLAUSE_END = re.compile(r"\n|(?<!i\.e)(?<!e\.g)[.!?](?=[\s*_]|\Z)")
 # An arithmetic continuation ending in "=": "2 * 9 = 18" answers 18, not 2. At least one
 # operator is required so that "18 = 9 * 2" still answers 18.
 _OPERAND = r"[-−]?(?:\\?\$|[€£])?\d[\d,]*(?:\.\d+)?(?:\\?%)?"
@@ -359,34 +383,72 @@ def _phrases(text: str) -> Iterator[re.Match[str]]:
         pos = lower.find("answer", pos + 6)
 
 
-def _candidates(text: str) -> Iterator[tuple[_Num, str]]:
+class _Commit(NamedTuple):
+    """An explicit final-answer statement and the number it introduces."""
+
+    num: _Num
+    method: str
+    strong: bool
+    """A label or a final marker ("Final answer:", "Answer:", ``####``, ``\\boxed``, an ``A:``
+    line): it outranks a plain "the answer is" anywhere after it (notes, "would be" asides)."""
+    clause_end: int
+    """Where the statement's sentence (or box) ends: the number is read within it."""
+
+
+def _candidates(text: str) -> Iterator[_Commit]:
     # Substring tests first: each costs far less than running the regex over the whole text.
     if "box" in text:
         for m in _BOXED.finditer(text):
             num = _first_number(text, m.start(1), m.end(1))
             if num is not None:
-                yield num, "boxed"
+                yield _Commit(num, "boxed", True, m.end(1))
     if "####" in text:
         for m in _HASHES.finditer(text):
             num = _line_number(text, m.end())
             if num is not None:
-                yield num, "hashes"
+                yield _Commit(num, "hashes", True, num.end)
     if "A:" in text or "A :" in text:
         for m in _A_LINE.finditer(text):
             num = _line_number(text, m.end())
             if num is not None:
-                yield num, "final-phrase"
+                yield _Commit(num, "final-phrase", True, num.end)
+    if "nswer" in text or "NSWER" in text:
+        for m in _ANSWER_HEADING.finditer(text):
+            # "**Final Answer**" on its own line, the answer on the next: its first sentence.
+            nxt = _NEXT_LINE.match(text, m.end())
+            if nxt is None:
+                continue
+            clause = _CLAUSE_END.search(text, nxt.end())
+            end = clause.start() if clause else len(text)
+            num = _first_number(text, nxt.end(), end)
+            if num is not None:
+                yield _Commit(num, "final-phrase", True, end)
     for m in _phrases(text):
         lead = _LEAD.match(text, m.end())
         start = lead.end() if lead else m.end()
+        strong = bool(m["label"]) or _FINAL_BEFORE.search(text, max(0, m.start() - 20), m.start())
         if "\n" in text[m.end() : start]:
             # "Answer:\n\n**18**" is an answer; "answer:\n\n1. Janet's ducks..." starts a list.
             num = _line_number(text, start)
+            end = num.end if num is not None else start
         else:
             clause = _CLAUSE_END.search(text, start)
-            num = _first_number(text, start, clause.start() if clause else len(text))
-        if num is not None:
-            yield num, "final-phrase"
+            end = clause.start() if clause else len(text)
+            num = _first_number(text, start, end)
+        if num is not None and not (
+            m["cond"] and _CONDITION.search(text, max(0, m.start() - 60), end)
+        ):
+            yield _Commit(num, "final-phrase", bool(strong), end)
+
+
+def _best_commit(text: str) -> _Commit | None:
+    """The committed statement: the last one in the text (a revision is the latest word); at
+    the same position a more specific rule (listed first) stays."""
+    best: _Commit | None = None
+    for cand in _candidates(text):
+        if best is None or cand.num.start > best.num.start:
+            best = cand
+    return best
 
 
 def _mask(text: str) -> str:
@@ -405,15 +467,10 @@ _NONE = Answer(value=None, span=None, method="none")
 
 def find_final_answer(text: str) -> Answer:
     """The strict reading: the last explicit final-answer marker's number, or ``none``."""
-    masked = _mask(text)
-    best: tuple[_Num, str] | None = None
-    for cand in _candidates(masked):
-        # Last in the text wins; at the same position a more specific rule (listed first) stays.
-        if best is None or cand[0].start > best[0].start:
-            best = cand
+    best = _best_commit(_mask(text))
     if best is None:
         return _NONE
-    return _answer(*best)
+    return _answer(best.num, best.method)
 
 
 def _safe_start(text: str, i: int) -> int:
@@ -457,6 +514,274 @@ def extract_number(text: str) -> Answer:
     """
     strict = find_final_answer(text)
     return strict if strict.value is not None else find_last_number(text)
+
+
+# --- the committed answer: one precedence over the answer region -------------------------------
+
+# Refusals: a reply that declares the question unanswerable has no answer, whatever numbers its
+# reasoning holds.
+_REFUSAL = re.compile(
+    r"\b(?:cannot|can\s?not|can['’]t|could\s+not|couldn['’]t|unable\s+to|impossible\s+to|"
+    r"not\s+possible\s+to|no\s+way\s+to)\s+(?:be\s+)?(?:uniquely\s+|exactly\s+|definitively\s+)?"
+    r"(?:determined?|calculated?|computed?|answered?|solved?|known|found|say|tell)\b"
+    r"|\bnot\s+enough\s+(?:information|data|info)\b|\binsufficient\s+(?:information|data)\b"
+    r"|\b(?:information|data)\s+(?:is|are)\s+(?:missing|insufficient|incomplete|not\s+"
+    r"(?:given|provided|enough|sufficient))\b|\bdoes\s+not\s+(?:provide|give|contain)\s+enough\b"
+    r"|\b(?:the\s+)?(?:question|problem)\s+is\s+(?:ambiguous|unanswerable|ill-posed)\b",
+    re.IGNORECASE,
+)
+_DEPENDS = re.compile(r"\b(?:depending\s+on|depends\s+on|either)\b", re.IGNORECASE)
+# Between two numbers of one statement: "30 or 32" (a hedge), "5 apples and 3 oranges" (two
+# quantities). ``unit`` is an optional word after the first number.
+_OR_BETWEEN = re.compile(
+    r"[ \t]*(?:\\?%|(?P<unit>[A-Za-z]+))?[ \t]*,?[ \t]*or[ \t]+"
+    r"(?:maybe[ \t]+|perhaps[ \t]+|possibly[ \t]+)?(?:\\?\$|[€£])?[ \t]*\Z"
+)
+_AND_BETWEEN = re.compile(
+    r"[ \t]*(?P<unit>[A-Za-z]+)(?:[ \t]+[A-Za-z]+)?[ \t]*,?[ \t]*and[ \t]+(?:\\?\$|[€£])?[ \t]*\Z"
+)
+_UNIT_AFTER = re.compile(r"[ \t]*(\\?%|[A-Za-z]+)")
+_OPERATOR_AFTER = re.compile(r"[ \t]*\)*[ \t]*(?:[-+*/×÷x^]|\\times|\\cdot|\\div)[ \t]*\(*[ \t]*\d")
+_COMPUTATION = re.compile(r"[-+*/×÷]|\\times|\\cdot|\\div|\bx\b")
+_EQUALS_LEAD = re.compile(r"[ \t]*(?:\\?\$|[€£¥]|\*\*|__)?[ \t]*")
+# Bold spans "**$18**" / "__18__"; headings such as "**Step 3:**" are not answers.
+_BOLD = re.compile(r"\*\*(?P<a>[^*\n]{1,80}?)\*\*|(?<!\w)__(?P<b>[^_\n]{1,80}?)__(?!\w)")
+_BOLD_HEADING = re.compile(
+    r"\s*(?:step|part|case|method|option|question|problem|note|example|day|week|year|round)\b"
+    r"|.*:\s*\Z",
+    re.IGNORECASE,
+)
+# A closing sentence: "Therefore, she needs 7 trips to carry 84 boxes."
+_CONCLUSION = re.compile(
+    r"(?:\A|(?<=[.!?:]\s)|(?<=\n))[ \t*_>#-]*"
+    r"(?:Therefore|Thus|So|Hence|In\s+total|Overall|In\s+conclusion|Finally|Altogether|"
+    r"This\s+means|That\s+means|Consequently|In\s+all|All\s+in\s+all)\b"
+)
+# A section written after the answer: a list of key steps, a summary, a check, a note.
+_TRAILING_NOTES = re.compile(
+    r"\n[ \t]*(?:[*_#>]+[ \t]*)?(?:Key\s+steps|Steps|Summary|Explanation|Notes?|Verification|"
+    r"Check|Breakdown|Reasoning|Work|Calculation)\b[^\n]{0,30}?:?[ \t*_]*(?=\n)",
+    re.IGNORECASE,
+)
+_SENTENCE = re.compile(r"[.!?](?=\s|\Z)|\n")
+_PARAGRAPH = re.compile(r"\n[ \t]*\n")
+_SHORT_FIRST_PARAGRAPH = 120
+
+
+def _unit(text: str, num: _Num) -> str:
+    m = _UNIT_AFTER.match(text, num.end)
+    return m.group(1).lower() if m and m.group(1).lower() not in _NOT_UNITS else ""
+
+
+def _percent(text: str, num: _Num) -> bool:
+    return text.startswith("%", num.end) or text.startswith("\\%", num.end)
+
+
+def _read_statement(
+    text: str, first: _Num, end: int, method: str, equals: str = "strict"
+) -> Answer:
+    """The answer a committed statement gives, read like a careful human reads it.
+
+    ``first`` is the statement's first number and ``end`` where the statement ends. The result
+    of a computation is the number after its last "=" ("84 boxes / 12 = 7" is 7); a hedge
+    ("30 or 32", "depending on ...") and two quantities where one is asked ("5 apples and 3
+    oranges") are no answer; a percentage restated as a fraction ("0.25, i.e. 25%") is the
+    percentage (GSM8K golds write percentages as bare numbers). ``equals`` ``loose`` takes the
+    value after the last "=" of a closing sentence even when words or commas come between.
+    """
+    nums = list(_scan(text, first.end, end))
+    if not nums:
+        return _answer(first, method)
+    if _DEPENDS.search(text, first.start, end):
+        return Answer(None, (first.start, end), "hedge")
+    num = first
+    second = nums[0]
+    between = text[first.end : second.start]
+    v1, v2 = _value(first), _value(second)
+    if v1 != v2 and not (v1 * 100 == v2 or v2 * 100 == v1):
+        m = _OR_BETWEEN.search(between)
+        if m is not None and _OR_BETWEEN.fullmatch(between) is not None:
+            u1, u2 = (m["unit"] or "").lower(), _unit(text, second)
+            if not (u1 and u2 and u1 != u2):  # "18 dollars or 1800 cents" restates, no hedge
+                return Answer(None, (first.start, second.end), "hedge")
+        m = _AND_BETWEEN.fullmatch(between)
+        if m is not None:
+            u1, u2 = m["unit"].lower(), _unit(text, second)
+            if u1 in ("dollar", "dollars") and u2 in ("cent", "cents"):
+                # "18 dollars and 50 cents" is one amount.
+                value = format_number(v1 + v2 / 100)
+                return Answer(value, (first.start, second.end), method)
+            if u1 not in _NOT_UNITS and u2 and u2 != u1:
+                return Answer(None, (first.start, second.end), "several")
+    # "0.25, which is 25%": the percentage.
+    if not _percent(text, first):
+        for other in nums:
+            if _percent(text, other) and _value(other) == v1 * 100 and v1 != 0:
+                return _answer(other, method)
+    # The result of a computation that starts at the answer: the value after the last "=".
+    eq = text.rfind("=", first.end, end)
+    if eq >= 0:
+        before = text[first.end : eq]
+        computed = _COMPUTATION.search(before) is not None
+        if equals == "loose" or (
+            computed and not re.search(r"[,;(]|\b(?:where|since|because|as|if|when)\b", before)
+        ):
+            lead = _EQUALS_LEAD.match(text, eq + 1, end)
+            at = lead.end() if lead else eq + 1
+            after = next(_scan(text, at, end), None)
+            if (
+                after is not None
+                and after.start == at
+                and not _OPERATOR_AFTER.match(text, after.end)
+            ):
+                num = after
+    return _answer(num, method)
+
+
+def _bold_answer(text: str) -> Answer | None:
+    """An answer in bold: the only number of a short first paragraph ("**18**" before the
+    explanation), or the last bold number of the closing paragraph with no computation after."""
+    if "**" not in text and "__" not in text:
+        return None
+    found = []
+    for m in _BOLD.finditer(text):
+        group = "a" if m.group("a") is not None else "b"
+        inner = m.group(group)
+        if _BOLD_HEADING.match(inner) or text.startswith(":", m.end()):
+            continue
+        num = next(_scan(text, m.start(group), m.end(group)), None)
+        if num is not None:
+            found.append((m, group, num))
+    if not found:
+        return None
+    body = text.lstrip()
+    lead = len(text) - len(body)
+    para = _PARAGRAPH.search(text, lead)
+    first_end = para.start() if para else len(text)
+    m, group, num = found[0]
+    if (
+        first_end - lead <= _SHORT_FIRST_PARAGRAPH
+        and m.end() <= first_end
+        and "=" not in text[lead:first_end]
+        and (
+            (len(found) == 1 and first_end < len(text.rstrip()))
+            or sum(1 for _ in _scan(text, lead, first_end))
+            == sum(1 for _ in _scan(text, m.start(group), m.end(group)))
+        )
+    ):
+        # Answer first: "Janet makes **$18** a day." before the explanation.
+        return _read_statement(text, num, m.end(group), "bold")
+    m, group, num = found[-1]
+    rest = text[m.end() :]
+    if "=" in rest or (_PARAGRAPH.search(text, m.end()) and any(True for _ in _scan(rest))):
+        return None
+    return _read_statement(text, num, m.end(group), "bold")
+
+
+def _conclusion_answer(text: str) -> Answer | None:
+    """The last closing sentence that holds a number, when no computation follows it."""
+    last = None
+    for m in _CONCLUSION.finditer(text):
+        stop = _SENTENCE.search(text, m.end())
+        end = stop.start() if stop else len(text)
+        num = next(_scan(text, m.end(), end), None)
+        if num is not None:
+            last = (num, end)
+    if last is None:
+        return None
+    num, end = last
+    if "=" in text[end:]:
+        return None
+    return _read_statement(text, num, end, "conclusion", equals="loose")
+
+
+def _last_sentence_hedge(text: str, num: _Num) -> bool:
+    start = max(text.rfind(".", 0, num.start), text.rfind("\n", 0, num.start)) + 1
+    stop = _SENTENCE.search(text, num.end)
+    end = stop.start() if stop else len(text)
+    first = next(_scan(text, start, end), None)
+    if first is None:
+        return False
+    return _read_statement(text, first, end, "last-number").method == "hedge"
+
+
+def committed_number(text: str, stops: Sequence[str] = ()) -> Answer:
+    """The number a completion commits to, read as a careful human grader reads it.
+
+    Searched in the committed-answer region (:mod:`cothub.extract.region`: thinking, invented
+    continuations, restarts and ``stops`` removed). In order, the first rule that applies
+    decides, and ``method`` names it:
+
+    ``json``          an answer field of a JSON object (``{"answer": 18}``);
+    ``boxed`` / ``hashes`` / ``final-phrase``   the last explicit final-answer marker;
+    ``bold``          an answer in bold (see :func:`_bold_answer`);
+    ``conclusion``    the last "Therefore/So/Thus ..." sentence holding a number;
+    ``last-number``   the weakest fallback: the last number of the region.
+
+    Non-answers have ``value`` None and say why: ``refusal`` ("cannot be determined", "not
+    enough information"), ``hedge`` ("30 or 32, depending on ..."), ``several`` (two
+    quantities where one is asked), ``repetition`` (a degenerate loop and no committed
+    answer), ``unclosed-think``, ``json-null``, ``none`` (no number at all). They are graded
+    wrong and counted as unparsed: never credited through a number of the reasoning.
+    ``span`` indexes ``text``.
+    """
+    region = answer_region(text, stops)
+    if region is None:
+        return Answer(None, None, "unclosed-think")
+    base = region.start
+    sub = _mask(text[region.start : region.end])
+    ans = _committed(sub)
+    if ans.method == "last-number" and region.cut in ("continuation", "restart"):
+        # The model went on to a new question (or started over) without committing to an
+        # answer first: the last number before that is a guess, not its answer.
+        return Answer(None, None, "cut-unanswered")
+    if ans.span is None:
+        return ans
+    return Answer(ans.value, (ans.span[0] + base, ans.span[1] + base), ans.method)
+
+
+def _committed(s: str) -> Answer:
+    field = find_answer_field(s)
+    if field is not None:
+        if field.value is None:
+            return Answer(None, field.span, "json-null")
+        a, b = field.span
+        num = _first_number(s, a, b)
+        if num is None:
+            return Answer(None, field.span, "json-unparsed")
+        return _read_statement(s, num, b, "json")
+    best = _best_commit(s)
+    if best is not None:
+        return _read_statement(s, best.num, best.clause_end, best.method)
+    refusal = None
+    for refusal in _REFUSAL.finditer(s):  # noqa: B007 (the last one is wanted)
+        pass
+    if refusal is not None:
+        # A refusal is the reply's word when no computation or conclusion follows its sentence
+        # ("We cannot determine x directly. ... 3 + 4 = 7. So she has 7." goes on to answer).
+        stop = _SENTENCE.search(s, refusal.end())
+        after = s[stop.end() :] if stop else ""
+        if "=" not in after and _CONCLUSION.search(after) is None:
+            return Answer(None, (refusal.start(), refusal.end()), "refusal")
+    if ends_in_loop(s):
+        return Answer(None, None, "repetition")
+    notes = _TRAILING_NOTES.search(s)
+    if notes is not None and s[: notes.start()].strip():
+        # "So she makes $18.\n\nKey steps:\n1. ..." : the answer comes before the notes.
+        for rule in (_bold_answer, _conclusion_answer):
+            found = rule(s[: notes.start()])
+            if found is not None:
+                return found
+    for rule in (_bold_answer, _conclusion_answer):
+        found = rule(s)
+        if found is not None:
+            return found
+    last = find_last_number(s)
+    if last.span is not None:
+        n = next(_scan(s, last.span[0], last.span[1]), None)
+        if n is not None and _last_sentence_hedge(s, n):
+            return Answer(None, last.span, "hedge")
+    return last
 
 
 @lru_cache(maxsize=8192)

@@ -17,6 +17,7 @@ item, so all 54 published per-task accuracies are reproduced.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from cothub.extract.choice import (
     DYCK,
@@ -32,6 +33,7 @@ from cothub.extract.choice import (
     extract_text,
     extract_word,
     extract_word_list,
+    lettered,
     normalize_dyck,
     normalize_integer,
     normalize_text,
@@ -61,13 +63,19 @@ def _grade(answer: Answer, canonical_gold: str, strict_correct: bool, check: str
 
 
 def grade_bbh(
-    task: str, completion: str, gold: str, question: str = "", mode: str = "cot"
+    task: str,
+    completion: str,
+    gold: str,
+    question: str = "",
+    mode: str = "cot",
+    choices: Sequence[str] | None = None,
 ) -> Grade:
     """Grade one BBH completion against the dataset's ``target``.
 
-    ``question`` (the item's ``input``) supplies the options, so option text can be mapped to
-    its letter and only offered letters count; without it the task's letter range is used.
-    ``mode`` (``cot`` or ``direct``) selects the published rule the verdict is checked against.
+    ``choices`` (``Sample.choices``; None: read from ``question``, the item's ``input``) are
+    the options, so option text can be mapped to its letter and only offered letters count;
+    without any the task's letter range is used. ``mode`` (``cot`` or ``direct``) selects the
+    published rule the verdict is checked against.
     """
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, not {mode!r}")
@@ -82,7 +90,7 @@ def grade_bbh(
             return _grade(
                 extract_text(completion), normalize_text(gold), strict_correct, "exact-string"
             )
-        options = parse_options(question)
+        options = parse_options(question) if choices is None else lettered(choices)
         letters = "".join(options) or bbh_option_letters(task)
         return _grade(extract_option(completion, letters, options), gold, strict_correct, "letter")
     if kind == INTEGER:
@@ -97,13 +105,16 @@ def grade_bbh(
     return _grade(extract_word(completion, bbh_vocabulary(task)), gold, strict_correct, "word")
 
 
-def grade_mmlu(completion: str, gold: str, question: str = "") -> Grade:
+def grade_mmlu(
+    completion: str, gold: str, question: str = "", choices: Sequence[str] | None = None
+) -> Grade:
     """Grade one MMLU completion; ``gold`` is the letter ``A``-``D`` and so is the answer.
 
+    ``choices`` (``Sample.choices``; None: read from ``question``) map option text to letters.
     The strict rule is the hub's CoT rule (the letter after the first "the answer is (") or,
     for answer-only completions without that phrase, ``completion.strip() == gold``.
     """
-    options = parse_options(question)
+    options = parse_options(question) if choices is None else lettered(choices)
     letters = "".join(options) or "ABCD"
     found = extract_option(completion, letters, options)
     answer = Answer(found.value[1:-1], found.span, found.method) if found.value else found

@@ -35,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -42,7 +43,6 @@ from typing import Any
 
 from cothub.errors import CothubError
 from cothub.extract.latex import extract_math_answer, matching_brace
-from cothub.extract.reasoning import strip_thinking
 from cothub.types import Grade
 
 # ---------------------------------------------------------------------------------------------
@@ -61,6 +61,9 @@ _TEXT_CMD = r"\\(?:text|textbf|textit|textrm|textup|mathrm|mathbf|mathit|mbox)"
 _UNITS = re.compile(
     rf"(?:(?<=\S)\s*{_TEXT_CMD}\{{\s[^{{}}]*\}}|(?<=[\d}}])\s*{_TEXT_CMD}\{{[A-Za-z][A-Za-z .]*\}})"
     r"(?:\^\{?\d\}?)?\s*$"
+)
+_ORDINAL = re.compile(
+    rf"(?<=\d)\s*\^\s*(?:\{{\s*{_TEXT_CMD}\{{(?:st|nd|rd|th)\}}\s*\}}|{_TEXT_CMD}\{{(?:st|nd|rd|th)\}})"
 )
 _TEXT_GROUP = re.compile(rf"{_TEXT_CMD}\{{([^{{}}]*)\}}")
 _LEADING_DOT = re.compile(r"(?<![\w.}])\.(?=\d)")
@@ -151,6 +154,7 @@ def _normalize_core(s: str) -> str:
             break
         s = stripped
     s = s.replace("\\%", "").replace("%", "")
+    s = _ORDINAL.sub("", s)  # "12^{\mathrm{th}}" (grade) is 12
     while True:  # unwrap text groups, inner first: \textbf{\text{C}} -> C
         unwrapped = _TEXT_GROUP.sub(r"\1", s)
         if unwrapped == s:
@@ -261,6 +265,49 @@ def _exact(obj: Any) -> Any:
     return obj
 
 
+_RELATIVE_TOLERANCE = "1e-30"
+_EVAL_DIGITS = 60
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Whether two constant SymPy values agree to a relative 1e-30 (True when not both numbers).
+
+    math-verify calls two values equal when ``(a - b).evalf(chop=True)`` is 0, which chops any
+    difference below about 1e-15 in absolute terms: ``10^{-20}`` "equals" ``15 \\cdot 10^{-20}``.
+    MATH answers are exact values, so a difference is only forgiven relative to their size (and
+    only at the noise level of a 60-digit evaluation).
+    """
+    from sympy import Basic, Float
+
+    if not isinstance(a, Basic) or not isinstance(b, Basic) or a.free_symbols or b.free_symbols:
+        return True
+    try:
+        va, vb = a.evalf(_EVAL_DIGITS), b.evalf(_EVAL_DIGITS)
+        if not (va.is_number and vb.is_number):
+            return True
+        scale = max(abs(va), abs(vb))
+        if scale == 0:
+            return True
+        return bool(abs(va - vb) <= scale * Float(_RELATIVE_TOLERANCE, _EVAL_DIGITS))
+    except Exception:  # a value SymPy cannot evaluate: keep math-verify's verdict
+        return True
+
+
+def _install_relative_numeric_check() -> None:
+    """Wrap math-verify's numeric comparison so that an "equal" needs :func:`_same_value` too."""
+    from math_verify import grader
+
+    original = grader.sympy_numeric_eq
+    if getattr(original, "_cothub_relative", False):
+        return
+
+    def numeric_eq(a: Any, b: Any, float_rounding: int, numeric_precision: int) -> bool:
+        return bool(original(a, b, float_rounding, numeric_precision)) and _same_value(a, b)
+
+    numeric_eq._cothub_relative = True  # type: ignore[attr-defined]
+    grader.sympy_numeric_eq = numeric_eq
+
+
 def _mv_verdict(pred: str, gold: str) -> bool:
     """math-verify's verdict with exact decimals; no timeout of its own (callers provide it)."""
     from math_verify import parse, verify
@@ -296,6 +343,7 @@ def _worker_main() -> None:
         out.flush()
 
     try:
+        _install_relative_numeric_check()
         _mv_verdict("1", "1")  # import and warm up before declaring readiness
     except Exception as e:
         reply({"ready": False, "error": repr(e)})
@@ -551,16 +599,16 @@ def math_equal(pred: str, gold: str, timeout_s: float = 5.0) -> tuple[bool, str]
     return verdict.equal, verdict.check
 
 
-def grade_math(completion: str, gold: str, timeout_s: float = 5.0) -> Grade:
-    """Grade one MATH completion: strip thinking, extract the final answer, compare.
+def grade_math(
+    completion: str, gold: str, timeout_s: float = 5.0, stops: Sequence[str] = ()
+) -> Grade:
+    """Grade one MATH completion: extract the final answer from its committed-answer region
+    (:func:`~cothub.extract.latex.extract_math_answer`; ``span`` indexes ``completion``), compare.
 
     ``disagreement`` is True when math-verify and the normalised-string check disagree, so a
     verdict that rests on one of them alone can be audited.
     """
-    text = strip_thinking(completion)
-    if text is None:
-        return Grade(False, None, "unclosed-think")
-    answer = extract_math_answer(text)
+    answer = extract_math_answer(completion, stops)
     if answer.value is None:
         return Grade(False, None, answer.method)
     verdict = _decide(answer.value, gold, timeout_s, audit=True)

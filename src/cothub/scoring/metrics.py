@@ -3,24 +3,77 @@
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from cothub.extract.reasoning import unclosed_thinking
+from cothub.scoring.stats import Z95 as _Z95
+from cothub.scoring.stats import wilson
 from cothub.types import SampleRecord, TaskSummary
 
-_Z95 = 1.959963984540054
+WEAKEST_METHODS = frozenset({"last-number"})
+"""Extraction rules that only guess (the last number of the text): their share is warned about."""
+WARN_RATE = 0.05
+"""A task whose unparsed or weakest-fallback share exceeds this gets a warning line."""
 
 
-def wilson(correct: int, n: int) -> tuple[float, float]:
-    """95% Wilson score interval: well-behaved at 0%, 100% and small n, unlike the normal one."""
-    if n == 0:
-        return (0.0, 0.0)
-    p = correct / n
-    denom = 1 + _Z95**2 / n
-    centre = (p + _Z95**2 / (2 * n)) / denom
-    half = _Z95 * math.sqrt(p * (1 - p) / n + _Z95**2 / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+def method_counts(records: Sequence[SampleRecord]) -> dict[str, int]:
+    """How many grades each extraction rule decided (``final-phrase``, ``json``, ``refusal``...),
+    most frequent first."""
+    counts = Counter(r.grade.method for r in records)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def extraction_warnings(summaries: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Warning lines for a run's task summaries (``TaskSummary.as_json()`` by name): one for
+    each benchmark headline with more than 5 % of its items unparsed, and one for more than 5 %
+    decided by the weakest fallback (the last number in the text). Empty when all is well."""
+    out = []
+    for name, summary in summaries.items():
+        if "/" in name and name.split("/", 1)[0] in summaries:
+            continue  # a subset: its benchmark's headline speaks for it
+        n = int(summary.get("n", 0) or 0)
+        if not n:
+            continue
+        unparsed = int(summary.get("unparsed", 0) or 0) / n
+        if unparsed > WARN_RATE:
+            methods = summary.get("methods") or {}
+            why = ", ".join(f"{m} {c:,}" for m, c in methods.items() if m in _NO_ANSWER_METHODS)
+            out.append(
+                f"warning: {name}: {100 * unparsed:.1f}% of {n:,} items have no committed answer"
+                + (f" ({why})" if why else "")
+                + "; check how the replies state their answer (cothub import --answer-field, "
+                "--stop)"
+            )
+        weak = float(summary.get("weakest_fallback_rate", 0.0) or 0.0)
+        if weak > WARN_RATE:
+            out.append(
+                f"warning: {name}: {100 * weak:.1f}% of {n:,} items were decided by the weakest "
+                "fallback (the last number in the text), not by a committed final answer"
+            )
+    return out
+
+
+_NO_ANSWER_METHODS = frozenset(
+    {
+        "none",
+        "unparsed",
+        "refusal",
+        "hedge",
+        "several",
+        "ambiguous",
+        "repetition",
+        "cut-unanswered",
+        "json-null",
+        "json-unparsed",
+        "empty-boxed",
+        "unclosed-boxed",
+        "unclosed-think",
+        "no-code",
+    }
+)
+"""Methods of a grade with no answer: each says why (see :mod:`cothub.extract.numeric`)."""
 
 
 def summarize_items(records: Sequence[SampleRecord]) -> TaskSummary:
@@ -45,6 +98,8 @@ def summarize_items(records: Sequence[SampleRecord]) -> TaskSummary:
     )
     disagreements = sum(r.grade.disagreement for r in records)
     reasoning_tokens = sum(r.completion.reasoning_tokens for r in records)
+    methods = method_counts(records)
+    weakest = sum(c for m, c in methods.items() if m in WEAKEST_METHODS)
     return TaskSummary(
         accuracy=correct / n if n else 0.0,
         n=n,
@@ -59,6 +114,11 @@ def summarize_items(records: Sequence[SampleRecord]) -> TaskSummary:
             "disagreement_rate": disagreements / n if n else 0.0,
             "unclosed_thinking": sum(unclosed),
             "reasoning_tokens_per_item": reasoning_tokens / n if n else 0.0,
+            # Which rule decided each grade, and the rates: a shift from committed answers to
+            # fallbacks is how a grader fails silently.
+            "methods": methods,
+            "method_rates": {m: c / n for m, c in methods.items()},
+            "weakest_fallback_rate": weakest / n if n else 0.0,
         },
     )
 

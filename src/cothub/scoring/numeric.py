@@ -7,8 +7,10 @@ as right, and GSM8K golds are exact.
 
 from __future__ import annotations
 
-from cothub.extract.numeric import find_final_answer, find_last_number, parse_number
-from cothub.extract.reasoning import strip_thinking
+from collections.abc import Sequence
+
+from cothub.extract.numeric import committed_number, find_last_number, parse_number
+from cothub.extract.region import answer_region
 from cothub.types import Answer, Grade
 
 __all__ = ["grade_numeric", "numbers_equal"]
@@ -27,41 +29,39 @@ def numbers_equal(a: str, b: str) -> bool:
     return vb is not None and va == vb
 
 
-def grade_numeric(completion: str, gold: str) -> Grade:
+def grade_numeric(completion: str, gold: str, stops: Sequence[str] = ()) -> Grade:
     """Grade one completion against a numeric gold.
 
-    The answer is the last explicit final-answer marker's number, else the last number in the
-    text (see :mod:`cothub.extract.numeric`). ``disagreement`` flags items where those two
-    readings both exist and one would be graded right and the other wrong: the verdict then
-    depends on the grader's convention, which is worth knowing when comparing to published
-    numbers. ``span`` indexes ``completion`` itself (thinking included).
+    The answer is the number the completion commits to (:func:`committed_number`: a JSON answer
+    field, an explicit final-answer marker, an answer in bold, a closing "Therefore ..."
+    sentence, and only then the last number, each recorded as its own ``method``), searched in
+    the committed-answer region (thinking, invented continuations and ``stops`` removed). A
+    refusal, a hedge, two quantities or a repetition loop is no answer (``answer`` None: graded
+    wrong, counted unparsed). ``disagreement`` flags items where the committed answer and the
+    last number of the region both exist and one would be graded right and the other wrong.
+    ``span`` indexes ``completion`` itself (thinking included).
 
     Raises ValueError when ``gold`` is not one number: a bad gold must not silently grade wrong.
     """
     gold_value = parse_number(gold)
     if gold_value is None:
         raise ValueError(f"gold is not a single number: {gold!r}")
-    text = strip_thinking(completion)
-    if text is None:
-        return Grade(correct=False, answer=None, method="unclosed-think", check="numeric")
-    # strip_thinking returns a suffix of the completion; shift spans back onto the completion.
-    offset = len(completion) - len(text)
 
     def right(ans: Answer) -> bool:
         return ans.value is not None and parse_number(ans.value) == gold_value
 
-    strict = find_final_answer(text)
-    lenient = find_last_number(text)
-    answer = strict if strict.value is not None else lenient
-    span = None if answer.span is None else (answer.span[0] + offset, answer.span[1] + offset)
-    disagreement = (
-        strict.value is not None and lenient.value is not None and right(strict) != right(lenient)
-    )
+    answer = committed_number(completion, stops)
+    disagreement = False
+    if answer.value is not None and answer.method != "last-number":
+        region = answer_region(completion, stops)
+        if region is not None:
+            lenient = find_last_number(completion[region.start : region.end])
+            disagreement = lenient.value is not None and right(lenient) != right(answer)
     return Grade(
         correct=right(answer),
         answer=answer.value,
         method=answer.method,
-        span=span,
+        span=answer.span,
         check="numeric",
         disagreement=disagreement,
     )
