@@ -1,33 +1,120 @@
-"""Model backends, chosen by a ``provider/model`` spec. SDKs are imported only when used."""
+"""Model backends, chosen by a ``provider/model`` spec. SDKs are imported only when used.
+
+Providers are an open registry: :func:`register_provider` (a decorator on a factory) adds one,
+and other packages add theirs through the ``cothub.providers`` entry-point group (see
+:mod:`cothub._registry`). A factory takes ``(model, style, base_url)`` and returns a
+:class:`Backend`; it imports its SDK in its body, so registering costs nothing.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from cothub._registry import Registry
 from cothub.errors import CothubError
 from cothub.models.base import Backend, Retryable
 from cothub.types import ApiStyle, GenerateConfig
 
 __all__ = [
     "PROVIDERS",
-    "REASONING_SETTINGS",
     "Backend",
+    "BackendFactory",
     "ModelSpec",
+    "Provider",
     "Retryable",
     "check_settings",
     "make_backend",
     "parse_model",
+    "register_provider",
 ]
 
-PROVIDERS = ("openai", "anthropic", "fake", "vllm", "hf")
+BackendFactory = Callable[[str, ApiStyle, str | None], Backend]
+"""``(model name, API style, base URL or None) -> Backend``."""
 
-REASONING_SETTINGS: dict[str, frozenset[str]] = {
-    "openai": frozenset({"reasoning_effort"}),
-    "anthropic": frozenset({"thinking_budget"}),
-    "fake": frozenset({"reasoning_effort", "thinking_budget"}),  # scripted: nothing to honour
-}
-"""Which reasoning settings each provider sends. A provider missing here sends none, so a run
-that asks for one is refused rather than run without it."""
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """A model provider: how to build its backend, and which reasoning settings it sends."""
+
+    factory: BackendFactory
+    reasoning: frozenset[str] = frozenset()
+    """Reasoning settings (``reasoning_effort``, ``thinking_budget``) its backend sends; a run
+    asking for another is refused rather than run without it."""
+
+
+def _as_provider(name: str, obj: object) -> Provider:
+    if isinstance(obj, Provider):
+        return obj
+    if callable(obj):
+        return Provider(obj)
+    raise CothubError(
+        f"model provider {name!r} is a {type(obj).__name__}; register a factory "
+        "(model, style, base_url) -> Backend, or a cothub.models.Provider"
+    )
+
+
+PROVIDERS: Registry[Provider] = Registry("model provider", "cothub.providers", _as_provider)
+"""Provider name -> :class:`Provider` (``cothub.models.PROVIDERS``; ``list(PROVIDERS)`` names)."""
+
+
+def register_provider(
+    name: str, reasoning: frozenset[str] = frozenset()
+) -> Callable[[BackendFactory], BackendFactory]:
+    """Decorator: ``@register_provider("mine")`` on a factory makes ``--model mine/NAME`` work."""
+
+    def add(factory: BackendFactory) -> BackendFactory:
+        PROVIDERS.register(name, Provider(factory, reasoning), origin=factory.__module__)
+        return factory
+
+    return add
+
+
+def _in_process(provider: str, base_url: str | None, hint: str = "") -> None:
+    if base_url is not None:
+        raise CothubError(
+            f"--base-url does not apply to {provider}/ models (they run in this process); "
+            f"drop it{hint}"
+        )
+
+
+@register_provider("openai", frozenset({"reasoning_effort"}))
+def _openai(model: str, style: ApiStyle, base_url: str | None) -> Backend:
+    from cothub.models.openai_api import OpenAIBackend
+
+    return OpenAIBackend(model, style, base_url)
+
+
+@register_provider("anthropic", frozenset({"thinking_budget"}))
+def _anthropic(model: str, style: ApiStyle, base_url: str | None) -> Backend:
+    from cothub.models.anthropic_api import AnthropicBackend
+
+    return AnthropicBackend(model, style, base_url)
+
+
+# Scripted: nothing to honour, so it takes every setting.
+@register_provider("fake", frozenset({"reasoning_effort", "thinking_budget"}))
+def _fake(model: str, style: ApiStyle, base_url: str | None) -> Backend:
+    from cothub.models.fake import FakeBackend
+
+    return FakeBackend(model, style)
+
+
+@register_provider("vllm")
+def _vllm(model: str, style: ApiStyle, base_url: str | None) -> Backend:
+    _in_process("vllm", base_url, ", or use openai/MODEL --base-url URL for a vLLM server")
+    from cothub.models.vllm_offline import VLLMBackend
+
+    return VLLMBackend(model, style)
+
+
+@register_provider("hf")
+def _hf(model: str, style: ApiStyle, base_url: str | None) -> Backend:
+    _in_process("hf", base_url)
+    from cothub.models.hf import HFBackend
+
+    return HFBackend(model, style)
+
 
 _FLAGS = {"reasoning_effort": "--reasoning-effort", "thinking_budget": "--thinking-budget"}
 
@@ -63,10 +150,11 @@ def check_settings(provider: str, config: GenerateConfig) -> None:
     A backend that dropped it silently would score a different model setting than the manifest
     records.
     """
-    accepted = REASONING_SETTINGS.get(provider, frozenset())
+    found = PROVIDERS.get(provider)
+    accepted = found.reasoning if found is not None else frozenset()
     for name, flag in _FLAGS.items():
         if getattr(config, name) is not None and name not in accepted:
-            takers = sorted(p for p, names in REASONING_SETTINGS.items() if name in names)
+            takers = sorted(p for p, v in PROVIDERS.items() if name in v.reasoning)
             raise CothubError(
                 f"{flag} cannot be sent to {provider}/ models; it applies to "
                 f"{', '.join(p + '/' for p in takers if p != 'fake')} models only, drop it"
@@ -74,31 +162,8 @@ def check_settings(provider: str, config: GenerateConfig) -> None:
 
 
 def make_backend(spec: ModelSpec, style: ApiStyle, base_url: str | None) -> Backend:
-    if spec.provider == "openai":
-        from cothub.models.openai_api import OpenAIBackend
-
-        return OpenAIBackend(spec.name, style, base_url)
-    if spec.provider == "anthropic":
-        from cothub.models.anthropic_api import AnthropicBackend
-
-        return AnthropicBackend(spec.name, style, base_url)
-    if spec.provider == "vllm":
-        if base_url is not None:
-            raise CothubError(
-                "--base-url does not apply to vllm/ models (they run in this process); drop it, "
-                "or use openai/MODEL --base-url URL for a vLLM server"
-            )
-        from cothub.models.vllm_offline import VLLMBackend
-
-        return VLLMBackend(spec.name, style)
-    if spec.provider == "hf":
-        if base_url is not None:
-            raise CothubError(
-                "--base-url does not apply to hf/ models (they run in this process); drop it"
-            )
-        from cothub.models.hf import HFBackend
-
-        return HFBackend(spec.name, style)
-    from cothub.models.fake import FakeBackend
-
-    return FakeBackend(spec.name, style)
+    """The backend of ``spec``, built by its provider's factory (which imports the SDK)."""
+    provider = PROVIDERS.get(spec.provider)
+    if provider is None:
+        raise PROVIDERS.unknown(spec.provider, " (PROVIDER/MODEL, e.g. openai/gpt-4o-mini)")
+    return provider.factory(spec.name, style, base_url)
