@@ -15,8 +15,10 @@ import pytest
 from conftest import gold_of, gsm8k_items, question_of, scripted_gsm8k
 from cothub.cost import PRICES_ENV, Price, builtin_prices_text, load_prices
 from cothub.errors import CothubError
-from cothub.scoring.paired import Paired, mcnemar_exact, paired
+from cothub.scoring.paired import Paired, paired
+from cothub.scoring.stats import mcnemar_exact
 from cothub.store import Store
+from cothub.store.sqlite import SCHEMA_VERSION
 from cothub.testing.openai_server import OpenAIStandIn
 
 # ---- price tables -------------------------------------------------------------------------------
@@ -471,7 +473,9 @@ def test_schema_2_store_is_migrated_and_unknown_requests_stay_unknown(
     db.close()
     Store(path).close()
     db = sqlite3.connect(path)
-    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("3",)
+    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (
+        str(SCHEMA_VERSION),
+    )
     assert db.execute("SELECT DISTINCT requests FROM samples").fetchall() == [(None,)]
     rows = json.loads(cli("compare", *ids, "--store", path, "--format", "json").out)
     second = rows["tasks"]["gsm8k"][1]

@@ -183,7 +183,8 @@ def test_missing_vllm_is_one_line_naming_the_extra(
     monkeypatch: pytest.MonkeyPatch, cli: Any, data_dir: Path, tmp_path: Path
 ) -> None:
     monkeypatch.setitem(sys.modules, "vllm", None)  # as if not installed, even where it is
-    with pytest.raises(CothubError, match=r"pip install cothub\[vllm\] on a GPU machine"):
+    hint = r'pip install -e "\.\[vllm\]" \(in the cothub source folder\) on a GPU machine'
+    with pytest.raises(CothubError, match=hint):
         make_backend(parse_model("vllm/Qwen/Qwen3-0.6B"), "chat", None)
     r = cli(
         "run", "gsm8k", "--model", "vllm/Qwen/Qwen3-0.6B", "--data-dir", data_dir,

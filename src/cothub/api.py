@@ -9,11 +9,12 @@ from pathlib import Path
 
 from cothub.data.source import DataSource
 from cothub.errors import CothubError
-from cothub.models import check_settings, make_backend, parse_model
+from cothub.extract.choice import parse_choices
+from cothub.models import Backend, ModelSpec, check_settings, make_backend, parse_model
 from cothub.runner import Progress, RunConfig, Runner, RunResult, plan
 from cothub.store import open_store
 from cothub.tasks import resolve_task
-from cothub.types import Grade, Sample
+from cothub.types import GenerateConfig, Grade, Sample
 
 
 def evaluate(
@@ -24,14 +25,26 @@ def evaluate(
     store_path: Path | None = None,
     json_path: Path | None = None,
     show_progress: bool = False,
+    model_args: dict[str, str] | None = None,
 ) -> RunResult:
-    """Run ``config`` against ``model``; samples land in the store as they complete."""
+    """Run ``config`` against ``model``; samples land in the store as they complete.
+
+    ``model_args`` (``--model-arg``) are load settings of ``hf/`` models: ``revision``,
+    ``dtype``, ``device``, ``peft`` and ``trust_remote_code``."""
     spec = parse_model(model)
+    preflight(config, [model], base_url, model_args, data_dir)
     data = DataSource.resolve(data_dir)
     plans = plan(config, data, config.options.style)
     for p in plans:  # before a backend loads anything (a local model takes minutes)
         check_settings(spec.provider, p.config)
-    backend = make_backend(spec, config.options.style, base_url)
+    if model_args:
+        from cothub.models.hf import HFBackend, load_options
+
+        backend: Backend = HFBackend(
+            spec.name, config.options.style, options=load_options(model_args)
+        )
+    else:
+        backend = make_backend(spec, config.options.style, base_url)
     store = open_store(store_path)
     progress: Progress | None = None
     if show_progress:
@@ -52,6 +65,101 @@ def evaluate(
     if json_path is not None:
         write_json(json_path, result.as_json())
     return result
+
+
+def preflight(
+    config: RunConfig,
+    models: list[str],
+    base_url: str | None = None,
+    model_args: dict[str, str] | None = None,
+    data_dir: str | Path | None = None,
+) -> list[str]:
+    """Check every ``--model`` against everything that can be known without a request (the spec,
+    the key, a script file, a local model folder, an SDK or engine installed, settings the
+    backend cannot send), so that a mistake in the second model is caught before the first one
+    spends anything. Returns the specs, duplicates dropped."""
+    specs = parse_models(models)
+    DataSource.resolve(data_dir)  # a data folder that is not there is named first
+    for text in specs:
+        spec = parse_model(text)
+        check_settings(
+            spec.provider,
+            GenerateConfig(
+                max_tokens=1,
+                reasoning_effort=config.reasoning_effort,
+                thinking_budget=config.thinking_budget,
+            ),
+        )
+        if model_args and spec.provider != "hf":
+            raise CothubError(
+                f"--model-arg applies to hf/ models only, not {spec}; drop it or run that model "
+                "in its own command"
+            )
+        _check_backend(spec, config, base_url, model_args or {})
+    return specs
+
+
+def _check_backend(
+    spec: ModelSpec, config: RunConfig, base_url: str | None, model_args: dict[str, str]
+) -> None:
+    """What the provider's backend would refuse at construction, without building it (a local
+    model takes minutes to load, a client opens connections)."""
+    if spec.provider == "openai":
+        from cothub.models.openai_api import check_endpoint
+
+        check_endpoint(base_url)
+    elif spec.provider == "anthropic":
+        from cothub.models.anthropic_api import MIN_THINKING_BUDGET
+        from cothub.models.anthropic_api import check_endpoint as check_anthropic
+
+        check_anthropic(base_url)
+        budget = config.thinking_budget
+        if budget is not None and budget < MIN_THINKING_BUDGET:
+            raise CothubError(
+                f"--thinking-budget {budget} is below the API's minimum of "
+                f"{MIN_THINKING_BUDGET} tokens; raise it"
+            )
+        if budget is not None and config.temperature != 1.0:
+            raise CothubError(
+                f"extended thinking samples at temperature 1 (an API rule), but the run asks for "
+                f"{config.temperature:g}; pass --temperature 1"
+            )
+    elif spec.provider == "fake":
+        from cothub.models.fake import FakeBackend
+
+        FakeBackend(spec.name, config.options.style)  # reads and checks a script file
+    elif spec.provider == "hf":
+        from cothub.models.hf import preflight as check_hf
+
+        if base_url is not None:
+            raise CothubError(
+                "--base-url does not apply to hf/ models (they run in this process); drop it"
+            )
+        check_hf(spec.name, model_args)
+    elif spec.provider == "vllm":
+        from cothub.models.vllm_offline import INSTALL_HINT
+
+        if base_url is not None:
+            raise CothubError(
+                "--base-url does not apply to vllm/ models (they run in this process); drop it, "
+                "or use openai/MODEL --base-url URL for a vLLM server"
+            )
+        if not installed("vllm"):
+            raise CothubError(f"vllm/ models need the vllm package: {INSTALL_HINT}")
+
+
+def installed(package: str) -> bool:
+    """Importable, without importing it (vllm takes seconds); a module set to None in
+    ``sys.modules`` (blocked) is not."""
+    import importlib.util
+    import sys
+
+    if package in sys.modules:
+        return sys.modules[package] is not None
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def parse_models(specs: list[str]) -> list[str]:
@@ -84,4 +192,6 @@ def grade(task: str, completion: str, gold: str, question: str = "", fmt: str = 
     ``fmt`` names the prompt format (``fewshot-direct`` ...) when it matters to the grader.
     """
     t, subset = resolve_task(task)
-    return t.grade(Sample(id="", question=question, gold=gold, subset=subset), completion, fmt)
+    choices = parse_choices(question)  # once, as a task's adapter reads them
+    sample = Sample(id="", question=question, gold=gold, subset=subset, choices=choices)
+    return t.grade(sample, completion, fmt)

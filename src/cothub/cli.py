@@ -6,8 +6,10 @@ Heavy modules (the openai SDK, datasets, rich tables) are imported inside comman
 
 from __future__ import annotations
 
-import json
+import functools
+import math
 import sys
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -19,7 +21,7 @@ try:  # typer >= 0.22 vendors click; older releases use the click package itself
 except ImportError:  # pragma: no cover
     from click import exceptions as click_exc  # type: ignore[no-redef]
 
-from cothub.errors import CothubError
+from cothub.errors import CothubError, harmless, redact
 
 app = typer.Typer(
     name="cothub",
@@ -29,6 +31,26 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from cothub import __version__
+
+        typer.echo(f"cothub {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Evaluate LLM reasoning (GSM8K, MATH, MMLU, BBH) faithfully, fast, and crash-safe."""
 
 
 class Api(str, Enum):
@@ -46,6 +68,9 @@ class Effort(str, Enum):
     medium = "medium"
     high = "high"
 
+
+_MAX_TOKENS = 10_000_000
+"""Upper bound of the token options: far above any model's limit, far below an overflow."""
 
 StoreOpt = Annotated[
     Path | None,
@@ -67,7 +92,11 @@ PricesOpt = Annotated[
 @app.command()
 def run(
     tasks: Annotated[
-        list[str], typer.Argument(help="Tasks, e.g. gsm8k bbh/navigate, or hub for all four.")
+        list[str],
+        typer.Argument(
+            help="Tasks, e.g. gsm8k bbh/navigate math:levels=4,5, or hub for all four; your own: "
+            "jsonl:PATH, PATH.toml, PATH.py (`cothub tasks`)."
+        ),
     ],
     models: Annotated[
         list[str],
@@ -109,7 +138,10 @@ def run(
         int, typer.Option(min=1, max=4096, help="Requests kept in flight.")
     ] = 32,
     max_tokens: Annotated[
-        int | None, typer.Option(min=1, help="Token limit per completion (task default if unset).")
+        int | None,
+        typer.Option(
+            min=1, max=_MAX_TOKENS, help="Token limit per completion (task default if unset)."
+        ),
     ] = None,
     temperature: Annotated[float, typer.Option(min=0.0, max=2.0, help="0 = greedy.")] = 0.0,
     top_p: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
@@ -119,7 +151,11 @@ def run(
     ] = None,
     thinking_budget: Annotated[
         int | None,
-        typer.Option(min=1, help="Thinking tokens (anthropic/ extended thinking, temperature 1)."),
+        typer.Option(
+            min=1,
+            max=_MAX_TOKENS,
+            help="Thinking tokens (anthropic/ extended thinking, temperature 1).",
+        ),
     ] = None,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per request attempt.")] = 120.0,
     max_retries: Annotated[int, typer.Option(min=0, help="Retries per request.")] = 6,
@@ -166,10 +202,20 @@ def run(
         ),
     ] = None,
     prices: PricesOpt = None,
+    model_arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model-arg",
+            help="KEY=VALUE load setting of hf/ models (repeatable): revision, dtype "
+            "(auto, float32, float16, bfloat16), device (cpu, cuda, cuda:N, mps), peft (an "
+            "adapter folder or Hub id), trust_remote_code (false unless set true).",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate a model on tasks; every sample is stored, cached and resumable.
 
-    Exit codes: 0 done, 2 bad input or an unusable server, 3 stopped by --max-cost.
+    Exit codes: 0 done, 2 bad input, an unusable server or items that failed every retry
+    (re-run the same command to resume), 3 stopped by --max-cost.
     """
     from cothub.api import evaluate
     from cothub.cost import check_priced, load_prices
@@ -178,6 +224,16 @@ def run(
     from cothub.strategies import parse_strategy
     from cothub.tasks import PromptOptions
 
+    _finite(
+        temperature=temperature, top_p=top_p, timeout=timeout, rpm=rpm, tpm=tpm,
+        backoff=backoff, max_cost=max_cost,
+    )  # fmt: skip
+    _check_names(tasks, "task", "e.g. cothub run gsm8k (see `cothub tasks`)")
+    _check_names(models, "--model", "e.g. --model openai/gpt-4o-mini")
+    _check_base_urls(base_url, models)
+    _check_format(fmt)
+    _check_output(json_path, "--json", write=True)
+    _check_output(_store_path(store), "--store", write=True)
     # Options are scored after one text prompt, as the original MMLU evaluation did.
     style = api or (Api.completions if scoring is Scoring.loglikelihood else Api.chat)
     price_table = load_prices(prices)  # a malformed price file fails before anything runs
@@ -205,10 +261,12 @@ def run(
     )
     from rich.console import Console
 
-    from cothub.api import parse_models, write_json
+    from cothub.api import preflight, write_json
     from cothub.report.tables import summary_table, usage_line
 
-    specs = parse_models(models)  # every spec checked before the first model runs
+    model_args = _model_args(model_arg or [])
+    # Every model checked (spec, key, script, model folder, settings) before the first runs.
+    specs = preflight(config, models, base_url, model_args, data_dir)
     if max_cost is not None:
         check_priced(price_table, specs)
     console = Console()
@@ -222,15 +280,33 @@ def run(
             store_path=store,
             json_path=json_path if len(specs) == 1 else None,
             show_progress=sys.stderr.isatty(),
+            model_args=model_args,
         )
         results.append(result)
         out = result.as_json()
         console.print(summary_table(f"run {result.run_id} · {result.model}", out["tasks"]))  # type: ignore[arg-type]
         console.print(usage_line(result.usage.as_json(), result.wall_s))
+        if result.status != "stopped":  # a partial run's rates say nothing yet
+            _print_extraction_warnings(out["tasks"])
     if json_path is not None and len(specs) > 1:
         # Several models: one entry per model, each of the single-model shape.
         write_json(json_path, {"runs": [r.as_json() for r in results]})
     stopped = [r for r in results if r.status == "stopped"]
+    failed = [r for r in results if r.failed]
+    unfinished = [r for r in results if r.status not in ("complete", "stopped") and not r.failed]
+    if unfinished:  # a run that is not complete never exits 0, with or without failed items
+        typer.echo(
+            "cothub: "
+            + "; ".join(f"run {r.run_id} ended {r.status}" for r in unfinished)
+            + "; finished samples are saved, re-run the same command to resume",
+            err=True,
+        )
+        if not stopped and not failed:
+            raise SystemExit(2)
+    if failed:  # items that failed every retry: not graded; the same command re-requests them
+        typer.echo("cothub: " + "; ".join(r.failure_line for r in failed), err=True)
+        if not stopped:
+            raise SystemExit(2)
     if stopped:
         spent = ", ".join(f"run {r.run_id} has cost ${r.usage.cost_usd or 0:.4f}" for r in stopped)
         typer.echo(
@@ -248,18 +324,21 @@ def runs(store: StoreOpt = None) -> None:
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from cothub.report.tables import pct
     from cothub.store import open_store
 
+    _check_output(_store_path(store), "--store")
     table = Table()
     for col in ("run", "created", "model", "tasks", "status", "headline %"):
         table.add_column(col)
-    for r in open_store(store).runs():
+    for r in open_store(store, readonly=True).runs():
         summary = r.summary or {}
-        heads = [f"{t} {pct(summary[t]['accuracy'])}" for t in r.tasks if t in summary]
+        heads = [f"{t} {pct(summary[t].accuracy)}" for t in r.tasks if t in summary]
         when = datetime.datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M")
-        table.add_row(r.run_id, when, r.model, ",".join(r.tasks), r.status, " ".join(heads))
+        cells = (r.run_id, when, r.model, ",".join(r.tasks), r.status, " ".join(heads))
+        table.add_row(*(Text(harmless(c)) for c in cells))
     Console().print(table)
 
 
@@ -274,13 +353,15 @@ def leaderboard(
     store: StoreOpt = None,
     fmt: Annotated[BoardFormat, typer.Option("--format", help="md, csv or json.")] = BoardFormat.md,
 ) -> None:
-    """Models as rows, GSM8K / MATH / MMLU / BBH as columns, each cell with its CI and run."""
+    """Models as rows, a column per task and format the store holds (GSM8K, MATH, MMLU, BBH
+    first, then user and plugin tasks), each cell with its CI and run."""
     from cothub.report import leaderboard as lb
     from cothub.store import open_store
 
-    board = lb.build(open_store(store).runs())
+    _check_output(_store_path(store), "--store")
+    board = lb.build(open_store(store, readonly=True).runs())
     render = {"md": lb.to_markdown, "csv": lb.to_csv, "json": lb.to_json}[fmt.value]
-    typer.echo(render(board))
+    typer.echo(harmless(render(board)))
 
 
 @app.command()
@@ -299,12 +380,57 @@ def compare(
     from cothub.report import compare as cmp
     from cothub.store import open_store
 
+    _check_output(_store_path(store), "--store")
     table = load_prices(prices)
-    db = open_store(store)
+    db = open_store(store, readonly=True)
     runs = [db.run(r) for r in run_ids]
     result = cmp.build(runs, {r.run_id: db.sample_usage(r.run_id) for r in runs}, table)
     render = {"md": cmp.to_markdown, "csv": cmp.to_csv, "json": cmp.to_json}[fmt.value]
-    typer.echo(render(result))
+    typer.echo(harmless(render(result)))
+
+
+@app.command()
+def rescore(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix) to re-grade.")],
+    json_path: Annotated[
+        Path | None,
+        typer.Option("--json", help="Write the new run's summary and the changed items here."),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Changed items to list at most.")] = 50,
+    store: StoreOpt = None,
+) -> None:
+    """Re-grade every stored completion of a run with today's graders (no request is sent);
+    stored as a new run that records the run it came from; lists the items whose answer or
+    verdict changed."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from cothub.report.tables import summary_table
+    from cothub.rescoring import rescore as regrade
+
+    _check_output(json_path, "--json", write=True)
+    _check_output(_store_path(store), "--store", write=True)
+    report = regrade(run_id, store, json_path)
+    r = report.result
+    console = Console()
+    console.print(summary_table(harmless(f"run {r.run_id} · {r.model} · {r.status}"), r.summaries))
+    n = len(report.changed)
+    typer.echo(
+        f"rescored run {report.manifest.rescored_from} as {r.run_id} with "
+        f"{report.manifest.grader_version}: {report.items} items re-graded, {n} changed, "
+        "0 requests sent"
+    )
+    if not n:
+        return
+    table = Table(title=f"changed items ({min(n, limit)} of {n})", title_justify="left")
+    for col in ("task", "item", "old answer", "new answer", "old", "new"):
+        table.add_column(col)
+    for c in report.changed[:limit]:
+        old_v, new_v = ("correct" if v else "wrong" for v in (c.old_correct, c.new_correct))
+        cells = (c.task, c.item_id, repr(c.old_answer), repr(c.new_answer), old_v, new_v)
+        table.add_row(*(Text(harmless(x)) for x in cells))
+    console.print(table)
 
 
 @app.command()
@@ -322,75 +448,116 @@ def show(
 ) -> None:
     """Print a run's summary and, on request, the samples behind its numbers."""
     from rich.console import Console
+    from rich.text import Text
 
     from cothub.report.tables import summary_table
-    from cothub.store import open_store
+    from cothub.store import SampleFilter, open_store
 
-    db = open_store(store)
+    _check_output(_store_path(store), "--store")
+    db = open_store(store, readonly=True)
     r = db.run(run_id)
     console = Console()
-    console.print(summary_table(f"run {r.run_id} · {r.model} · {r.status}", r.summary or {}))
-    wheres = []
-    if wrong:
-        wheres.append("correct = 0")
-    if unparsed:
-        wheres.append("answer IS NULL")
-    if disagreements:
-        wheres.append("disagreement = 1")
-    if not wheres:
+    title = harmless(f"run {r.run_id} · {r.model} · {r.status}")
+    console.print(summary_table(title, r.summary or {}))
+    if r.manifest.rescored_from:
+        _print_text(console, "rescored", f"from run {r.manifest.rescored_from} with "
+                    f"{r.manifest.grader_version}")  # fmt: skip
+    if not (wrong or unparsed or disagreements):
         return
-    for s in db.samples(r.run_id, " OR ".join(wheres), limit):
-        console.rule(f"{s['task']} {s['item_id']}")
-        console.print("[bold]question[/bold]", s["question"], markup=True, highlight=False)
-        _print_completion(console, s["completion"], s.get("reasoning"))
-        console.print(
-            f"[bold]answer[/bold] {s['answer']!r} ({s['method']}) · [bold]gold[/bold] "
-            f"{s['gold']!r} · {'correct' if s['correct'] else 'wrong'} · {s['finish_reason']}",
-            highlight=False,
+    asked = SampleFilter(wrong=wrong, unparsed=unparsed, disagreement=disagreements, limit=limit)
+    for rec in db.records(r.run_id, asked):
+        s, c, g = rec.sample, rec.completion, rec.grade
+        console.rule(Text(harmless(f"{rec.task} {s.id}")))
+        _print_text(console, "question", s.question)
+        _print_completion(console, c.text, c.reasoning)
+        verdict = "correct" if g.correct else "wrong"
+        _print_text(
+            console,
+            "answer",
+            f"{g.answer!r} ({g.method}) · gold {s.gold!r} · {verdict} · {c.finish_reason}",
         )
-        if s.get("steps"):
-            steps = json.loads(s["steps"])
-            # Log-likelihood steps hold an option and its score rather than an answer.
-            answers = ", ".join(
-                repr(st["answer"])
-                if "answer" in st
-                else f"{st.get('option')!r}={st.get('loglikelihood')}"
-                for st in steps
-            )
-            console.print(f"[bold]{len(steps)} steps[/bold] answers: {answers}", highlight=False)
+        if g.check.startswith("tests: "):  # a judged program's failure
+            _print_text(console, "tests", g.check.removeprefix("tests: "))
+        if rec.steps:
+            answers = ", ".join(st.brief() for st in rec.steps)
+            _print_text(console, f"{len(rec.steps)} steps", f"answers: {answers}")
 
 
 def _print_completion(console: Any, text: str, reasoning: str | None) -> None:
     """The thinking (shortened: it can run to thousands of words) above the answer text; an
-    inline ``<think>`` block is shown once, as the thinking, not again inside the completion.
-    Model text is escaped: a ``[/INST]`` in it is not rich markup."""
-    from rich.markup import escape
-
+    inline ``<think>`` block is shown once, as the thinking, not again inside the completion."""
     from cothub.extract.reasoning import split_thinking
     from cothub.report.tables import shorten
 
     answer, inline = split_thinking(text)
     shown = reasoning or inline  # rows stored before inline thinking was copied have none
     if shown:
-        console.print(f"[bold]reasoning[/bold] {escape(shorten(shown))}", highlight=False)
+        _print_text(console, "reasoning", shorten(shown))
     if inline and answer is None:
         text = "(the thinking never closed: no answer)"
     elif inline and answer is not None:
         text = answer.strip()
-    console.print(f"[bold]completion[/bold] {escape(text)}", highlight=False)
+    _print_text(console, "completion", text)
+
+
+def _print_text(console: Any, label: str, text: str) -> None:
+    """A bold label and model text, which is never markup (a ``[/INST]`` in it is shown) and
+    never a terminal command (escape sequences are shown as ``\\x1b``...).
+
+    The text is written as it is, not laid out by rich: wrapping a 5 MB completion cell by
+    cell took rich 15 s; the terminal wraps long lines itself.
+    """
+    from rich.text import Text
+
+    console.print(Text(label, style="bold"), end=" ")
+    console.file.write(harmless(text) + "\n")
+    console.file.flush()
 
 
 @app.command("tasks")
-def list_tasks() -> None:
-    """List tasks, their formats and sub-tasks."""
-    from cothub.tasks import TASKS
+def list_tasks(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="A task to show in full: every sub-task, format and parameter."),
+    ] = None,
+) -> None:
+    """List tasks, their formats (the default marked) and sub-tasks; `cothub tasks bbh` lists
+    every sub-task of one."""
+    from cothub.tasks import TASKS, parameters
 
+    if name is not None:
+        _check_names([name], "task", "e.g. cothub tasks bbh")
+        t = TASKS.get(name.strip().lower())
+        if t is None:
+            raise TASKS.unknown(name.strip(), " (see `cothub tasks`)")
+        names = [getattr(f, "name", str(f)) for f in t.formats]
+        default = getattr(t.default_format, "name", str(t.default_format))
+        marked = [f + (" (default)" if f == default else "") for f in names]
+        typer.echo(f"{t.name}: formats {', '.join(marked)}")
+        typer.echo(f"default format: {default}")
+        typer.echo(f"parameters: {', '.join(parameters(t)) or 'none'}")
+        if t.subsets:
+            typer.echo(f"{len(t.subsets)} sub-tasks (run one as {t.name}/NAME):")
+            for sub in t.subsets:
+                typer.echo(f"  {t.name}/{sub}")
+        else:
+            typer.echo("no sub-tasks")
+        return
     for t in TASKS.values():
-        formats = ", ".join(f + (" (default)" if f == t.default_format else "") for f in t.formats)
+        formats = ", ".join(
+            f"{f}" + (" (default)" if f == t.default_format else "") for f in t.formats
+        )
         line = f"{t.name:8} formats: {formats}"
         if t.subsets:
             line += f"; {len(t.subsets)} sub-tasks ({t.name}/{t.subsets[0]}, ...)"
+        line += f"; parameters: {', '.join(parameters(t))}"
+        if TASKS.origin(t.name) != "cothub":
+            line += f"; from {TASKS.origin(t.name)}"
         typer.echo(line)
+    typer.echo(
+        "Parameters: NAME:key=value,... (e.g. math:levels=4,5). Your own tasks: jsonl:PATH, "
+        "PATH.toml or PATH.py (README, User-defined tasks)."
+    )
 
 
 @app.command("import")
@@ -418,6 +585,24 @@ def import_(
         str | None,
         typer.Option(help="Dotted path of the completion (default completion, prediction, ...)."),
     ] = None,
+    answer_field: Annotated[
+        str | None,
+        typer.Option(
+            help="Dotted path of an answer the harness extracted or the model gave in a "
+            "structured field; graded instead of the completion."
+        ),
+    ] = None,
+    stop: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--stop",
+            help="Cut each completion at this text before grading (repeatable); default: the "
+            "task's own stop sequences for its completion-style format.",
+        ),
+    ] = None,
+    no_stop: Annotated[
+        bool, typer.Option("--no-stop", help="Grade completions uncut (no stop sequences).")
+    ] = False,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write machine-readable results here.")
     ] = None,
@@ -433,38 +618,304 @@ def import_(
     from cothub.importer import Fields, ImportConfig, import_completions
     from cothub.report.tables import summary_table, usage_line
 
+    _check_names([model_name], "--model-name", "e.g. --model-name gpt3-175b")
+    _check_names([task], "task", "e.g. cothub import gsm8k FILE (see `cothub tasks`)")
+    _check_format(fmt)
+    _check_output(json_path, "--json", write=True)
+    _check_output(_store_path(store), "--store", write=True)
     fields = Fields(
-        completion=completion_field, prompt=prompt_field, question=question_field, id=id_field
+        completion=completion_field,
+        prompt=prompt_field,
+        question=question_field,
+        id=id_field,
+        answer=answer_field,
     )
-    config = ImportConfig(task, tuple(files), model_name, fmt, fields)
+    if no_stop and stop:
+        _fail("give --stop or --no-stop, not both")
+    stops = () if no_stop else (tuple(_unescape(s) for s in stop) if stop else None)
+    config = ImportConfig(task, tuple(files), model_name, fmt, fields, stops)
     report = import_completions(config, data_dir=data_dir, store_path=store, json_path=json_path)
     result = report.result
     for line in report.lines():
-        typer.echo(f"cothub: {line}", err=True)
+        typer.echo(harmless(f"cothub: {line}"), err=True)
     out = result.as_json()
     console = Console()
-    console.print(summary_table(f"run {result.run_id} · {result.model}", out["tasks"]))  # type: ignore[arg-type]
+    title = harmless(f"run {result.run_id} · {result.model}")
+    console.print(summary_table(title, out["tasks"]))  # type: ignore[arg-type]
     console.print(usage_line(result.usage.as_json(), result.wall_s))
+    _print_extraction_warnings(out["tasks"])
+
+
+def _unescape(text: str) -> str:
+    r"""``--stop '\n\nQ:'``: the shell passes a backslash and an n; a stop means a newline."""
+    return text.replace("\\n", "\n").replace("\\t", "\t")
+
+
+def _print_extraction_warnings(tasks: Any) -> None:
+    """One stderr line per task whose answers are often unparsed or guessed (see metrics)."""
+    from cothub.scoring.metrics import extraction_warnings
+
+    if isinstance(tasks, dict):
+        for line in extraction_warnings(tasks):
+            typer.echo(harmless(f"cothub: {line}"), err=True)
+
+
+# ---- checks made before anything is loaded or sent -------------------------------------------
+
+
+def _finite(**values: float | None) -> None:
+    """Float options: click's ranges let nan and inf through (nan fails no comparison)."""
+    for name, value in values.items():
+        if value is not None and not math.isfinite(value):
+            flag = "--" + name.replace("_", "-")
+            raise CothubError(f"{flag} must be a finite number, not {value}; e.g. {flag} 1")
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text)
+
+
+def _check_names(names: list[str], what: str, example: str) -> None:
+    """Task and model names: not blank, no newlines or other control characters."""
+    for name in names:
+        if not name.strip():
+            raise CothubError(f"{what} {name!r} is empty; {example}")
+        if _has_control(name.strip()) and not name.startswith("fake/repeat:"):  # scripted text
+            raise CothubError(
+                f"{what} {name!r} holds a control character (newline, tab...); {example}"
+            )
+        provider, sep, rest = name.strip().partition("/")
+        if what == "--model" and sep and provider and not rest.strip():
+            raise CothubError(f"{what} {name!r} has an empty model name; {example}")
+
+
+def _check_format(fmt: str | None) -> None:
+    if fmt is not None and not fmt.strip():
+        raise CothubError(
+            "--format is empty; leave it out for the task's default (see `cothub tasks`)"
+        )
+
+
+_URL_EXAMPLE = "e.g. --base-url http://localhost:8000/v1"
+_BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
+
+
+def check_base_url(url: str, where: str = "--base-url") -> None:
+    """An http(s) URL with a host and, if any, a port 1-65535; one clear line otherwise."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    shown = repr(url)
+    if not url.strip():
+        raise CothubError(f"{where} is empty; {_URL_EXAMPLE}")
+    if any(c.isspace() for c in url) or _has_control(url):
+        raise CothubError(f"{where} {shown} holds spaces or control characters; {_URL_EXAMPLE}")
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError as e:  # a bad IPv6 literal, a port out of range or not a number
+        raise CothubError(f"{where} {shown} is not a valid URL ({e}); {_URL_EXAMPLE}") from None
+    if parts.scheme not in ("http", "https"):
+        raise CothubError(f"{where} {shown} must start with http:// or https://; {_URL_EXAMPLE}")
+    if not host:
+        raise CothubError(f"{where} {shown} names no host; {_URL_EXAMPLE}")
+    if port == 0:
+        raise CothubError(f"{where} {shown}: the port must be 1-65535; {_URL_EXAMPLE}")
+    if "[" in parts.netloc:
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            raise CothubError(
+                f"{where} {shown}: {host!r} is not an IPv6 address; {_URL_EXAMPLE}"
+            ) from None
+
+
+def _check_base_urls(base_url: str | None, models: list[str]) -> None:
+    """``--base-url``, else each chosen provider's ``$..._BASE_URL``."""
+    import os
+
+    if base_url is not None:
+        check_base_url(base_url)
+        return
+    providers = {m.strip().partition("/")[0] for m in models}
+    for provider, env in _BASE_URL_ENV.items():
+        value = os.environ.get(env)
+        if provider in providers and value:
+            check_base_url(value, f"${env}")
+
+
+def _model_args(pairs: list[str]) -> dict[str, str]:
+    """``--model-arg KEY=VALUE`` pairs; a key given twice is refused (which one would win?)."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise CothubError(
+                f"--model-arg {pair!r} is not KEY=VALUE; e.g. --model-arg dtype=bfloat16"
+            )
+        if key in out:
+            raise CothubError(f"--model-arg {key} is given twice; keep one")
+        out[key] = value.strip()
+    return out
+
+
+def _store_path(store: Path | None) -> Path:
+    from cothub.store import default_store_path
+
+    return store if store is not None else default_store_path()
+
+
+def _check_output(path: Path | None, flag: str, write: bool = False) -> None:
+    """A file cothub will write: not a folder, and no file where a folder must be; with
+    ``write``, one this user may write (or create), found before any request is sent."""
+    if path is None:
+        return
+    path = path.expanduser()
+    if path.is_dir():
+        raise CothubError(f"{flag} {path} is a folder; give a file path, e.g. {flag} {path}/out")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise CothubError(
+                    f"{flag} {path}: {parent} is a file, not a folder; choose another path"
+                )
+            if write:
+                _probe_write(path, parent, flag)
+            break
+
+
+def _probe_write(path: Path, folder: Path, flag: str) -> None:
+    """Try it: open an existing file for appending (nothing is written), else create and remove
+    a scratch file in the nearest existing folder. Permission bits say nothing to root, nor
+    about a read-only mount."""
+    import os
+    import tempfile
+
+    try:
+        if path.exists():
+            with path.open("ab"):
+                pass
+        else:
+            fd, scratch = tempfile.mkstemp(prefix=".cothub-probe-", dir=folder)
+            os.close(fd)
+            os.unlink(scratch)
+    except OSError as e:
+        where = path if path.exists() else folder
+        raise CothubError(
+            f"{flag} {path}: cannot write to {where} ({e.strerror or e}); choose another path"
+        ) from None
+
+
+# ---- the entry point --------------------------------------------------------------------------
+
+
+class _Redacting:
+    """A text stream whose every write passes :func:`cothub.errors.redact`."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(redact(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _redacting_output(entry: Callable[[list[str] | None], Any]) -> Callable[..., Any]:
+    """Run ``entry`` with stdout and stderr redacted: nothing printed holds a known secret."""
+
+    @functools.wraps(entry)
+    def wrapped(argv: list[str] | None = None) -> Any:
+        out, err = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = _Redacting(out), _Redacting(err)
+        try:
+            return entry(argv)
+        finally:
+            sys.stdout, sys.stderr = out, err
+
+    return wrapped
+
+
+def _not_finite(e: Exception, argv: list[str]) -> str | None:
+    """For ``--temperature nan``: click's range check says "should be less than or equal to
+    2", which nan is not either; say what is wrong instead."""
+    param = getattr(e, "param", None)
+    flags = [f for f in getattr(param, "opts", ()) if f.startswith("--")]
+    for i, arg in enumerate(argv):
+        flag, eq, value = arg.partition("=")
+        if flag in flags and not eq and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif flag not in flags:
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        if not math.isfinite(number):
+            return f"{flag} must be a finite number, not {value!r}"
+    return None
 
 
 def _fail(message: str) -> NoReturn:
-    typer.echo(f"cothub: error: {message}", err=True)
+    line = " ".join(harmless(message).splitlines())
+    typer.echo(redact(f"cothub: error: {line}"), err=True)
     raise SystemExit(2)
 
 
+def _registered_help(command: Any, args: list[str]) -> None:
+    """``run --help`` names every strategy registered now (plugins too); worked out only then,
+    so that ``cothub --help`` imports no strategy."""
+    if args[:1] != ["run"] or "--help" not in args:
+        return
+    from cothub.strategies import strategy_help
+
+    for param in command.commands["run"].params:
+        if param.name == "strategy":
+            param.help = strategy_help()
+
+
+@_redacting_output
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: every user error becomes one line on stderr and exit code 2."""
     command = typer.main.get_command(app)
+    _registered_help(command, sys.argv[1:] if argv is None else argv)
+    given = sys.argv[1:] if argv is None else argv
     try:
-        return command.main(args=argv, prog_name="cothub", standalone_mode=False)
+        code = command.main(args=argv, prog_name="cothub", standalone_mode=False)
     except typer.Exit as e:
         raise SystemExit(e.exit_code) from None
+    except click_exc.NoArgsIsHelpError as e:  # plain ``cothub``: the help, as laid out
+        typer.echo(e.ctx.get_help() if e.ctx else "Usage: cothub [OPTIONS] COMMAND [ARGS]...")
+        raise SystemExit(0) from None
     except click_exc.UsageError as e:
         hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx else ""
-        _fail(e.format_message().replace("\n", " ") + hint)
+        _fail((_not_finite(e, given) or e.format_message()) + hint)
     except typer.Abort:
-        _fail("interrupted; finished samples are saved, re-run the same command to resume")
+        _interrupted(given)
     except CothubError as e:
         _fail(str(e))
+    except OSError as e:  # a path that could not be read or written, named with the reason
+        where = f"{e.filename}: " if e.filename else ""
+        _fail(f"{where}{e.strerror or e}; check that path (or pass another one)")
     except KeyboardInterrupt:
-        _fail("interrupted; finished samples are saved, re-run the same command to resume")
+        _interrupted(given)
+    if code == _SIGINT_EXIT:  # typer turns Ctrl-C into this exit code before we see it
+        _interrupted(given)
+    return code
+
+
+_SIGINT_EXIT = 130
+"""Exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it."""
+
+
+def _interrupted(argv: list[str]) -> NoReturn:
+    """Ctrl-C: one line, then exit code 130; a run says how to pick up where it stopped."""
+    if argv[:1] == ["run"]:
+        line = "interrupted; finished samples are saved, re-run the same command to resume"
+    else:
+        line = "interrupted"
+    typer.echo(f"cothub: {line}", err=True)
+    raise SystemExit(_SIGINT_EXIT)

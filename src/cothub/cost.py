@@ -105,6 +105,10 @@ def _read_file(path: Path) -> Rules:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise CothubError(f"cannot read price file {path}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise CothubError(
+            f"price file {path} is not UTF-8 text ({e.reason}); re-save it as UTF-8 JSON"
+        ) from e
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:

@@ -14,8 +14,10 @@ are reported and left out; two records for one item are an error.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -29,9 +31,9 @@ from cothub.data.source import DataSource
 from cothub.errors import CothubError
 from cothub.runner import RunConfig, RunResult, TaskPlan, Usage, plan, run_id_of, task_entry
 from cothub.scoring.metrics import summarize
-from cothub.store import open_store
+from cothub.store import clean_text, open_store
 from cothub.tasks import PromptOptions
-from cothub.types import Completion, FinishReason, Prompt, Sample, SampleRecord
+from cothub.types import Completion, FinishReason, Grade, Prompt, Sample, SampleRecord
 
 INDEX = "@index"
 """``--id-field @index``: a record's 0-based position in its file is its item index."""
@@ -40,7 +42,7 @@ DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
     "completion": ("completion", "prediction", "output", "response"),
     "prompt": ("prompt", "input"),
     "question": ("question",),
-    "id": ("id",),
+    "id": ("id", "task_id"),  # task_id: human-eval's samples files
 }
 """Field names tried, in order, for each role the user left unset: the first one the file uses.
 Records lacking a default prompt, question or id field match by the others."""
@@ -58,6 +60,9 @@ class Fields:
     question: str | None = None
     id: str | None = None
     """A field path, or ``@index`` for the record's position in its file."""
+    answer: str | None = None
+    """The answer a harness extracted (or the model gave in a structured field), graded instead
+    of the completion text; None: grade the completion."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,10 @@ class ImportConfig:
     format: str | None = None
     """The prompt format the completions answered (task default if None)."""
     fields: Fields = field(default_factory=Fields)
+    stop: tuple[str, ...] | None = None
+    """Stop sequences cut from each completion before grading (imported completions were never
+    cut, so a base model's invented next question is still in them); None: the task's own stop
+    sequences for its completion-style prompt, () to cut nothing. Recorded in the manifest."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +95,10 @@ class Record:
     question: str | None
     id: str | None
     finish_reason: FinishReason
+    answer: str | None = None
+    """The ``--answer-field`` value as text (None: no answer-field, or a null/empty value)."""
+    has_answer: bool = False
+    """Whether the record's answer is graded instead of its completion (``--answer-field``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +209,9 @@ def parse_records(path: Path, raw: bytes) -> list[dict[str, Any]]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise CothubError(f"{path}: not UTF-8 text ({e.reason}); give a JSON or JSONL file") from e
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
+    if path.suffix.lower() in _TEXT_LOGS:
+        rows = list(parse_qa_log(text))
+    elif path.suffix.lower() in (".jsonl", ".ndjson"):
         rows = _jsonl(path, text)
     else:
         try:
@@ -213,6 +228,30 @@ def parse_records(path: Path, raw: bytes) -> list[dict[str, Any]]:
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             raise CothubError(f"{path}#{i}: a record must be a JSON object, not {_kind(row)}")
+    return rows
+
+
+_TEXT_LOGS = (".txt", ".log", ".md")
+_QA_Q = re.compile(r"^(?:Q|Question):[ \t]?", re.MULTILINE)
+_QA_A = re.compile(r"^(?:A|Answer):[ \t]?", re.MULTILINE)
+
+
+def parse_qa_log(text: str) -> list[dict[str, Any]]:
+    """Records of a plain-text log of ``Q: <question>`` / ``A: <completion>`` blocks.
+
+    A line starting ``Q:`` (or ``Question:``) opens a record; the first line after it starting
+    ``A:`` (or ``Answer:``) ends the question, and the completion runs to the next ``Q:`` line.
+    Anything before the first ``Q:`` (a header) is ignored; a block without an ``A:`` line is
+    a record with an empty completion (so it is reported, not silently dropped).
+    """
+    starts = list(_QA_Q.finditer(text))
+    rows: list[dict[str, Any]] = []
+    for i, m in enumerate(starts):
+        end = starts[i + 1].start() if i + 1 < len(starts) else len(text)
+        a = _QA_A.search(text, m.end(), end)
+        question = text[m.end() : a.start() if a else end].strip()
+        completion = text[a.end() : end].rstrip() if a else ""
+        rows.append({"question": question, "completion": completion})
     return rows
 
 
@@ -279,6 +318,8 @@ def _resolve_fields(
             continue
         used = (d for d in defaults if any(lookup(row, d)[0] for row in rows))
         chosen[role] = next(used, None)
+    if fields.answer is not None:  # only then: manifests of plain imports stay as they were
+        chosen["answer"] = fields.answer
     if chosen["completion"] is None:
         tried = ", ".join(DEFAULT_FIELDS["completion"])
         raise CothubError(
@@ -326,6 +367,9 @@ def _record(
 
     completion = text("completion")
     assert completion is not None  # resolved to a path, so present or an error above
+    answer: str | None = None
+    if paths.get("answer") is not None:
+        answer = _answer_text(path, index, row, str(paths["answer"]))
     finish = row.get("finish_reason")
     return Record(
         file=file_no,
@@ -335,6 +379,31 @@ def _record(
         question=text("question"),
         id=text("id", as_id=True),
         finish_reason=finish if finish in _FINISH else "other",
+        answer=answer,
+        has_answer=paths.get("answer") is not None,
+    )
+
+
+def _answer_text(path: Path, index: int, row: Mapping[str, Any], name: str) -> str | None:
+    """The ``--answer-field`` value as text: a string as is, a number or boolean written out, a
+    one-item list (harnesses store ``"pred": ["5"]``) its item; null or empty is no answer."""
+    found, value = lookup(row, name)
+    if not found:
+        raise CothubError(
+            f"{path}#{index}: no field {name!r} (record keys: {_keys(row)}); "
+            "pass --answer-field PATH"
+        )
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int | float | str):
+        return str(value)
+    raise CothubError(
+        f"{path}#{index}: field {name!r} is {_kind(value)}, expected a string or number; "
+        "pass --answer-field PATH to the extracted answer"
     )
 
 
@@ -480,6 +549,13 @@ class _Matcher:
         if len(subsets) == 1:
             return next(iter(subsets))
         seen = {m.sample.subset for m in self.taken.values() if m.record.file == f.number}
+        if not seen:  # no prompt matched at all: most often the file answers another format
+            raise CothubError(
+                f"--id-field {INDEX}: no prompt in {f.path.name} matches an item in the format "
+                "imported; if the file answers another prompt format, pass it (e.g. --format "
+                "fewshot-direct for answer-only prompts; `cothub tasks TASK` lists the formats), "
+                "else import the file as TASK/SUB-TASK"
+            )
         if len(seen) != 1:
             raise CothubError(
                 f"--id-field {INDEX}: cannot tell which sub-task {f.path.name} follows (its "
@@ -519,8 +595,26 @@ def import_completions(
             f"no record matched an item of {config.task} (e.g. {first.where}: {first.reason}); "
             "check the task, --format and the --*-field options"
         )
-    records = [_graded(p, m, prompts[m.sample.id], files[m.record.file]) for m in matching.matches]
+    stops = _stops(config, p, prompts)
+
+    def graded(m: Match) -> SampleRecord:
+        return _graded(p, m, prompts[m.sample.id], files[m.record.file], stops)
+
+    if p.task.slow_grader:  # symbolic or sandboxed grading: in worker threads, in order
+        from cothub.scoring.code import judge_many
+
+        records = judge_many(graded, matching.matches)
+    else:
+        records = [graded(m) for m in matching.matches]
     man = _manifest(config, p, files, matching)
+    man["import"]["stop"] = {  # type: ignore[index]
+        "sequences": stops,
+        "source": "--stop" if config.stop else "off" if config.stop == () else "task",
+        "cut": sum(
+            len(r.completion.text) < len(m.record.completion)
+            for r, m in zip(records, matching.matches, strict=True)
+        ),
+    }
     run_id = run_id_of(man)
     model = f"import/{config.model_name}"
     summaries = summarize(p.task.name, records, p.task.aggregate, p.task.breakdowns)
@@ -564,18 +658,62 @@ def _plan(config: ImportConfig, data: DataSource) -> TaskPlan:
     return plan(run, data, "completions")[0]
 
 
-def _graded(p: TaskPlan, m: Match, rendered: Prompt, source: SourceFile) -> SampleRecord:
+def _graded(
+    p: TaskPlan, m: Match, rendered: Prompt, source: SourceFile, stops: Sequence[str]
+) -> SampleRecord:
     r = m.record
     prompt = rendered if r.prompt is None else Prompt(style="completions", text=r.prompt)
+    text = clean_text(r.completion)  # graded as stored: a lone surrogate becomes U+FFFD
+    text = cut_at_stop(text, stops)
     return SampleRecord(
         task=p.task.name,
         sample=m.sample,
         prompt=prompt,
-        completion=Completion(text=r.completion, finish_reason=r.finish_reason),
-        grade=p.task.grade(m.sample, r.completion, p.fmt),
+        completion=Completion(text=text, finish_reason=r.finish_reason),
+        grade=_grade(p, m.sample, text, r),
         # No cache entry stands behind an imported completion; the key names its source record.
         cache_key=f"import:{source.sha256}#{r.index}",
     )
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> str:
+    """``text`` up to the first of ``stops`` (as a server applying them would have returned),
+    looked for after the first non-blank character: a leading "\n" is the reply's layout, and
+    cutting there would leave nothing to grade."""
+    end = len(text)
+    begin = len(text) - len(text.lstrip())
+    for stop in stops:
+        if stop:
+            at = text.find(stop, begin + 1 if begin < end else begin, end)
+            if at >= 0:
+                end = at
+    return text[:end]
+
+
+def _grade(p: TaskPlan, sample: Sample, text: str, r: Record) -> Grade:
+    """The task's grade of the completion, or of the record's ``--answer-field`` answer.
+
+    An answer field is graded as a structured answer (``{"answer": ...}``, which every task's
+    extractor reads first), so the task's own normalisation and equivalence apply; its method
+    is ``answer-field`` and it has no span in the completion. A null/empty one is unparsed.
+    """
+    if not r.has_answer:
+        return p.task.grade(sample, text, p.fmt)
+    if r.answer is None:
+        return Grade(False, None, "answer-field-empty")
+    graded = p.task.grade(sample, json.dumps({"answer": r.answer}), p.fmt)
+    method = "answer-field" if graded.answer is not None else "answer-field-unparsed"
+    return dataclasses.replace(graded, method=method, span=None)
+
+
+def _stops(config: ImportConfig, p: TaskPlan, prompts: Mapping[str, Prompt]) -> list[str]:
+    """The stop sequences to apply: ``--stop``, else the task's completion-style ones."""
+    if config.stop is not None:
+        return list(config.stop)
+    found: dict[str, None] = {}
+    for prompt in prompts.values():
+        found.update(dict.fromkeys(prompt.stop))
+    return list(found)
 
 
 def _manifest(

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +59,14 @@ class DataSource:
             path = self.root / prompt_dir / choice
         if not path.is_file():
             raise CothubError(
-                f"prompt file {choice!r} not found; give a path or one of {', '.join(named)}"
+                f"--prompt-file {choice!r} is not a file; give a text file of exemplars or one "
+                f"of {', '.join(named)}"
+            )
+        text = read_text(path, "--prompt-file", "give a UTF-8 text file of exemplars")
+        if not text.strip():
+            raise CothubError(
+                f"--prompt-file {path} is empty; give a text file of exemplars or one of "
+                f"{', '.join(named)}"
             )
         return path
 
@@ -79,6 +87,14 @@ class Rows:
     """File path or ``hf:<repo>/<config>@<revision>``."""
     digest: str
     """sha256 of the file, or the Hub revision."""
+    lines: Sequence[int] = ()
+    """For a JSONL file: the 1-based line of each row (blank lines are skipped)."""
+
+    def where(self, i: int) -> str:
+        """How a message names row ``i``: ``path:line`` for a file, ``source row i`` else."""
+        if i < len(self.lines):
+            return f"{self.source}:{self.lines[i]}"
+        return f"{self.source} row {i}"
 
 
 def sha256_file(path: Path) -> str:
@@ -93,28 +109,116 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def read_text(path: Path, what: str, fix: str) -> str:
+    """A UTF-8 text file's contents; unreadable or non-UTF-8 is one clear error."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise CothubError(f"{what} {path}: cannot read ({e.strerror or e}); {fix}") from e
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise CothubError(
+            f"{what} {path}:{line}: not UTF-8 text (byte 0x{raw[e.start]:02x}); "
+            f"re-save it as UTF-8, or {fix}"
+        ) from e
+
+
+_CLEAN_COPY = "fix that line, or pass --data-dir to a folder with a clean copy"
+
+
 def read_jsonl(path: Path, required: Sequence[str]) -> Rows:
-    """Read a JSONL file, naming the line of the first malformed record."""
+    """Read a JSONL file, naming the line of the first malformed record.
+
+    Lines are split on ``\\n`` only (a JSON string may hold U+2028 and friends), and each must be
+    UTF-8: a replaced byte would silently change a question.
+    """
     rows: list[dict[str, Any]] = []
-    raw = path.read_bytes()
-    for lineno, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), 1):
+    lines: list[int] = []
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise CothubError(
+            f"cannot read {path} ({e.strerror or e}); pass --data-dir to a folder with a clean copy"
+        ) from e
+    for lineno, data in enumerate(raw.split(b"\n"), 1):
+        try:
+            line = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise CothubError(
+                f"{path}:{lineno}: not UTF-8 text (byte 0x{data[e.start]:02x} at column "
+                f"{e.start + 1}); {_CLEAN_COPY}"
+            ) from e
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as e:
             raise CothubError(
-                f"{path}:{lineno}: not valid JSON ({e.msg}); replace the file with a clean copy"
+                f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno}); {_CLEAN_COPY}"
             ) from e
-        if not isinstance(row, dict) or any(k not in row for k in required):
+        if not isinstance(row, dict):
             raise CothubError(
-                f"{path}:{lineno}: expected an object with fields {', '.join(required)}; "
-                "replace the file with a clean copy"
+                f"{path}:{lineno}: expected a JSON object with fields {', '.join(required)}, "
+                f"got {_kind(row)}; {_CLEAN_COPY}"
+            )
+        if "\\u" in line and (field := _lone_surrogate(row)) is not None:
+            raise CothubError(
+                f"{path}:{lineno}: field {field!r} holds a lone surrogate escape (\\ud800-"
+                f"\\udfff alone is not text); {_CLEAN_COPY}"
+            )
+        missing = [k for k in required if k not in row]
+        if missing:
+            raise CothubError(
+                f"{path}:{lineno}: no field {missing[0]!r} (the record has "
+                f"{', '.join(map(repr, row)) or 'no fields'}); {_CLEAN_COPY}"
             )
         rows.append(row)
+        lines.append(lineno)
     if not rows:
-        raise CothubError(f"{path} holds no records; replace it with a clean copy")
-    return Rows(rows, str(path), hashlib.sha256(raw).hexdigest())
+        raise CothubError(f"{path} holds no records; pass --data-dir to a folder with a clean copy")
+    return Rows(rows, str(path), hashlib.sha256(raw).hexdigest(), lines)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(row: dict[str, Any]) -> str | None:
+    """The first field whose text (at any depth) holds a lone surrogate, which no UTF-8 store
+    or terminal can take; None when there is none."""
+    for key, value in row.items():
+        stack = [value]
+        while stack:
+            v = stack.pop()
+            if isinstance(v, str) and _SURROGATE.search(v):
+                return str(key)
+            if isinstance(v, dict):
+                stack += v.values()
+            elif isinstance(v, list):
+                stack += v
+    return None
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    return "an object" if isinstance(value, dict) else type(value).__name__
+
+
+def shown(value: object) -> str:
+    """A field's bad value for a message: its kind, and the value when short."""
+    text = json.dumps(value, ensure_ascii=True)
+    kind = _kind(value)
+    return kind if len(text) > 40 or kind in ("null", "an object", "a list") else f"{kind} {text}"
 
 
 def read_json(path: Path) -> Any:
@@ -124,8 +228,53 @@ def read_json(path: Path) -> Any:
         raise CothubError(f"{path}: cannot read JSON ({e}); replace it with a clean copy") from e
 
 
+_NO_DATA = (
+    f"pass --data-dir DIR (or set {DATA_DIR_ENV}) to a local copy (in cothub's development "
+    "layout: --data-dir ../shared/data)"
+)
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the Hugging Face Hub (``$HF_ENDPOINT``, else huggingface.co) answers a TCP
+    connect within ``timeout_s``; asked once per process. Offline, ``datasets`` would retry each
+    file for half a minute before failing."""
+    global _REACHABLE
+    if _REACHABLE is None:
+        import socket
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+        port = parts.port or (80 if parts.scheme == "http" else 443)
+        try:
+            socket.create_connection((parts.hostname or "", port), timeout=timeout_s).close()
+            _REACHABLE = True
+        except OSError:
+            _REACHABLE = False
+    return _REACHABLE
+
+
+_REACHABLE: bool | None = None
+
+
+def _go_offline() -> None:
+    """Make ``datasets`` read only its local cache (a copy downloaded earlier still loads)."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    import sys
+
+    for name in ("datasets.config", "huggingface_hub.constants"):
+        module = sys.modules.get(name)  # read at import: already imported, set it there too
+        for flag in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "is_offline_mode"):
+            if module is not None and isinstance(getattr(module, flag, None), bool):
+                setattr(module, flag, True)
+
+
 def load_hub(repo: str, config: str | None, split: str, required: Sequence[str]) -> Rows:
-    """Rows of a Hub dataset split (cached by ``datasets``); one clear line when offline."""
+    """Rows of a Hub dataset split (cached by ``datasets``); one clear line when offline, at
+    once: with the Hub unreachable only the local cache is read (no retries)."""
+    offline = not hub_reachable()
+    if offline:
+        _go_offline()
     try:
         import datasets
 
@@ -133,9 +282,14 @@ def load_hub(repo: str, config: str | None, split: str, required: Sequence[str])
     except ImportError as e:  # pragma: no cover - datasets is a dependency
         raise CothubError(f"loading {repo} from the Hub needs `datasets`: {e}") from e
     except Exception as e:
+        if offline:
+            raise CothubError(
+                f"no benchmark data: the Hugging Face Hub is not reachable (offline?) and "
+                f"{repo} ({config or 'default'}/{split}) is not in the local cache; {_NO_DATA}"
+            ) from e
         raise CothubError(
             f"cannot load {repo} ({config or 'default'}/{split}) from the Hugging Face Hub "
-            f"({type(e).__name__}); pass --data-dir DIR (or set {DATA_DIR_ENV}) to a local copy"
+            f"({type(e).__name__}); {_NO_DATA}"
         ) from e
     rows = [dict(r) for r in ds]
     missing = [k for k in required if rows and k not in rows[0]]

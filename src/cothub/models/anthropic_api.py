@@ -33,11 +33,22 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cothub.errors import BackendError, CothubError
-from cothub.models.base import Retryable
+from cothub.models.base import Retryable, RetryKind
 
 # Shared with the OpenAI backend: URL scrubbing, Retry-After parsing, error-body messages and
 # "nobody listening" detection do not depend on the API spoken.
-from cothub.models.sdk_errors import error_message, public_url, retry_after, transport_failure
+from cothub.models.sdk_errors import (
+    count,
+    error_message,
+    json_body,
+    malformed,
+    obj,
+    opt_str,
+    public_url,
+    retry_after,
+    split_credentials,
+    transport_failure,
+)
 from cothub.types import ApiStyle, Completion, FinishReason, GenerateConfig, Message, Prompt
 
 ANTHROPIC_HOST = "api.anthropic.com"
@@ -62,34 +73,24 @@ class AnthropicBackend:
         base_url: str | None,
         thinking_budget: int | None = None,
     ) -> None:
-        base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or f"https://{ANTHROPIC_HOST}"
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise CothubError(
-                f"--base-url {public_url(base_url)!r} is not an http(s) URL; "
-                "e.g. --base-url http://localhost:8080"
-            )
+        base_url, key, headers = check_endpoint(base_url)
         if thinking_budget is not None and thinking_budget < MIN_THINKING_BUDGET:
             raise CothubError(
                 f"a thinking budget of {thinking_budget} tokens is below the API's minimum of "
                 f"{MIN_THINKING_BUDGET}; raise it"
             )
-        key = os.environ.get("ANTHROPIC_API_KEY")
-        if not key:
-            if parts.hostname == ANTHROPIC_HOST:
-                raise CothubError(
-                    "ANTHROPIC_API_KEY is not set; export it, or pass --base-url for a local server"
-                )
-            # Local servers ignore it; passing one also keeps the SDK from hunting for profile
-            # files or other credentials on its own.
-            key = "not-needed"
         self._model = model
         self._style: ApiStyle = style
         self._url = public_url(base_url)
         self._thinking = thinking_budget
         import anthropic
 
-        self._client: Any = anthropic.AsyncAnthropic(api_key=key, base_url=base_url, max_retries=0)
+        self._client: Any = anthropic.AsyncAnthropic(
+            api_key=key, base_url=base_url, max_retries=0, default_headers=headers or None
+        )
+
+    native_n = False
+    """The Messages API has no ``n``: the runner sends (counts and paces) ``n`` requests."""
 
     @property
     def identity(self) -> dict[str, object]:
@@ -180,10 +181,46 @@ class AnthropicBackend:
     async def _one(self, request: dict[str, Any], timeout_s: float) -> Completion:
         start = time.perf_counter()
         try:
-            resp = await self._client.messages.create(**request, timeout=timeout_s)
+            # ``--timeout`` bounds the whole exchange: the SDK's own timeout is per read, so a
+            # server dripping a body would hold the request for ever. The raw body is read here,
+            # strictly, rather than through the SDK's lenient (unvalidated) models.
+            async with asyncio.timeout(timeout_s):
+                raw = await self._client.messages.with_raw_response.create(
+                    **request, timeout=timeout_s
+                )
+                body = raw.http_response.content
+        except TimeoutError as e:
+            raise Retryable("timeout", f"no complete reply within --timeout {timeout_s:g} s") from e
         except Exception as e:
             raise _translate(e, self._model, self._url) from e
-        return _completion(resp, time.perf_counter() - start)
+        return _completion(json_body(body), time.perf_counter() - start)
+
+
+def check_endpoint(base_url: str | None) -> tuple[str, str, dict[str, str]]:
+    """The endpoint (without credentials), the API key and extra headers, or one line saying
+    what is missing; no connection is made. Credentials in the URL go out as HTTP basic auth in
+    the ``Authorization`` header; the key, which the SDK would put there too, then travels in
+    ``x-api-key`` (the API reads either), so neither is dropped."""
+    base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or f"https://{ANTHROPIC_HOST}"
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CothubError(
+            f"--base-url {public_url(base_url)!r} is not an http(s) URL; "
+            "e.g. --base-url http://localhost:8080"
+        )
+    base_url, headers = split_credentials(base_url)
+    key = os.environ.get("ANTHROPIC_API_KEY")
+    if not key:
+        if parts.hostname == ANTHROPIC_HOST:
+            raise CothubError(
+                "ANTHROPIC_API_KEY is not set; export it, or pass --base-url for a local server"
+            )
+        # Local servers ignore it; passing one also keeps the SDK from hunting for profile
+        # files or other credentials on its own.
+        key = "not-needed"
+    elif headers:
+        headers["X-Api-Key"] = key
+    return base_url, key, headers
 
 
 def _split_system(turns: tuple[Message, ...]) -> tuple[str, list[dict[str, str]]]:
@@ -201,33 +238,52 @@ def _split_system(turns: tuple[Message, ...]) -> tuple[str, list[dict[str, str]]
 
 
 def _completion(resp: Any, latency: float) -> Completion:
-    content = getattr(resp, "content", None)
+    """One Messages API reply (the JSON body), validated: any other shape is a server fault
+    (:class:`Retryable` ``malformed``), retried and never cached or graded. A well-formed reply
+    without text blocks (e.g. thinking used up ``max_tokens``) is an empty answer."""
+    if not isinstance(resp, dict):
+        raise malformed(f"body is a JSON {type(resp).__name__}, not an object")
+    kind = resp.get("type", "message")
+    if kind == "error":  # an error object in a 200 (a proxy, or a stream-style error)
+        error = obj(resp.get("error"), "error")
+        raise Retryable("server_error", f"error in a 200 reply: {error.get('type', '?')}")
+    if kind != "message":
+        raise malformed(f"type {kind!r}, not a message")
+    content = resp.get("content")
     if not isinstance(content, list):
-        raise Retryable("malformed response: no content blocks")
+        raise malformed("no content blocks")
     texts: list[str] = []
     thoughts: list[str] = []
     for block in content:
-        kind = getattr(block, "type", None)
-        if kind == "text":
-            texts.append(str(getattr(block, "text", "") or ""))
-        elif kind == "thinking":
-            thoughts.append(str(getattr(block, "thinking", "") or ""))
-    usage = getattr(resp, "usage", None)
+        block = obj(block, "content block", optional=False)
+        block_type = block.get("type")
+        if not isinstance(block_type, str):
+            raise malformed("content block without a type")
+        if block_type == "text":
+            text = block.get("text")
+            if not isinstance(text, str):
+                raise malformed(f"text block holds {type(text).__name__}, not text")
+            texts.append(text)
+        elif block_type == "thinking":
+            thought = opt_str(block.get("thinking"), "thinking block")
+            thoughts.append(thought or "")
+    stop = opt_str(resp.get("stop_reason"), "stop_reason")
+    usage = obj(resp.get("usage"), "usage")
     # Prompt tokens read from the prompt cache are billed apart but are still prompt tokens.
     prompt_tokens = sum(
-        int(getattr(usage, name, 0) or 0)
+        count(usage.get(name), f"usage.{name}")
         for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
     )
-    details = getattr(usage, "output_tokens_details", None)
+    details = obj(usage.get("output_tokens_details"), "usage.output_tokens_details")
     return Completion(
         text="".join(texts),
         # A reply whose thinking used up max_tokens has no text and stop_reason max_tokens:
         # "length", i.e. truncated, not an unparsed answer.
-        finish_reason=_FINISH.get(str(getattr(resp, "stop_reason", None)), "other"),
+        finish_reason=_FINISH.get(str(stop), "other"),
         reasoning="\n\n".join(thoughts) if thoughts else None,
         prompt_tokens=prompt_tokens,
-        completion_tokens=int(getattr(usage, "output_tokens", 0) or 0),
-        reasoning_tokens=int(getattr(details, "thinking_tokens", 0) or 0),
+        completion_tokens=count(usage.get("output_tokens"), "usage.output_tokens"),
+        reasoning_tokens=count(details.get("thinking_tokens"), "usage.thinking_tokens"),
         latency_s=latency,
     )
 
@@ -240,9 +296,12 @@ def _translate(e: Exception, model: str, url: str) -> Exception:
         status = e.status_code
         message = " ".join(error_message(e).split())  # the CLI shows one line
         if status == 529:
-            return Retryable("HTTP 529 (overloaded)", retry_after(e.response.headers))
+            return Retryable(
+                "server_error", "HTTP 529 (overloaded)", retry_after(e.response.headers)
+            )
         if status in (408, 429) or status >= 500:
-            return Retryable(f"HTTP {status}", retry_after(e.response.headers))
+            kind: RetryKind = "rate_limited" if status == 429 else "server_error"
+            return Retryable(kind, f"HTTP {status}", retry_after(e.response.headers))
         if status == 401:
             return BackendError(f"{url} refused the API key (HTTP 401); check ANTHROPIC_API_KEY")
         if status == 403:

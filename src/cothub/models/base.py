@@ -7,20 +7,34 @@ as :class:`Retryable` (the runner backs off and tries again) or :class:`BackendE
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from cothub.errors import BackendError
 from cothub.types import ApiStyle, Completion, GenerateConfig, Prompt
 
-__all__ = ["Backend", "BackendError", "Retryable", "Scorer"]
+__all__ = ["Backend", "BackendError", "RetryKind", "Retryable", "Scorer"]
+
+RetryKind = Literal["rate_limited", "server_error", "timeout", "connection", "dropped", "malformed"]
+"""Why a request may pass on a later try; the runner decides by this, never by the message.
+
+- ``rate_limited``: HTTP 429 (the runner also lowers the requests in flight);
+- ``server_error``: HTTP 408, 5xx, 529, or a 200 that says it is an error or was aborted;
+- ``timeout``: no complete reply within ``--timeout`` (headers or a body that never ends);
+- ``connection``: nobody listening (refused, unresolvable): a server never reached fails fast;
+- ``dropped``: the connection closed or reset mid-exchange, or the HTTP framing was broken;
+- ``malformed``: a complete reply whose body is not a well-formed answer (not JSON, wrong
+  shape, text that is not a string, nonsense token counts). Never cached, never graded.
+"""
 
 
 class Retryable(Exception):
     """A failure that may pass: rate limit, 5xx, timeout, dropped connection, garbled body."""
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(self, kind: RetryKind, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)
+        self.kind: RetryKind = kind
         self.reason = reason
+        """One line for people (logs, the final error); code reads :attr:`kind`."""
         self.retry_after = retry_after
         """Seconds the server asked us to wait (``Retry-After``), if it said."""
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cothub.errors import CothubError
 from cothub.extract.reasoning import inline_thinking
-from cothub.testing.openai_server import Script, apply_limits, count_tokens
+from cothub.testing.script import Script, apply_limits, count_tokens
 from cothub.types import ApiStyle, Completion, GenerateConfig, Prompt
 
 

@@ -32,7 +32,9 @@ Why it looks the way it does:
   counts them; rows are left-padded with explicit position ids and only the last logits kept, and
   options of one token (`` A`` .. `` D``) share one row.
 
-``trust_remote_code`` stays off: models that need their own Python code are refused, with a hint.
+``--model-arg KEY=VALUE`` sets ``revision``, ``dtype``, ``device``, a ``peft`` adapter and
+``trust_remote_code`` (off unless asked: models that need their own Python code are refused,
+with a hint); set ones are part of the backend's identity, unset ones leave it as it was.
 """
 
 from __future__ import annotations
@@ -80,13 +82,108 @@ class _Job:
     """Generation: text the chat template already wrote into the reply (an open ``<think>``)."""
 
 
+_DTYPES = ("auto", "float32", "float16", "bfloat16")
+_TRUE = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOptions:
+    """How an ``hf/`` model is loaded (``--model-arg KEY=VALUE``); unset fields keep the
+    defaults (the Hub's main revision, the checkpoint's dtype, the GPU if there is one, no
+    adapter, no remote code). Recorded in the backend's identity only when set, so runs without
+    them keep their cache keys."""
+
+    revision: str | None = None
+    dtype: str | None = None
+    device: str | None = None
+    peft: str | None = None
+    """A PEFT adapter (a local folder or a Hub repo id) applied on top of the model."""
+    trust_remote_code: bool = False
+    """Run the model repository's own Python code; off unless asked for."""
+
+    def as_json(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for key in ("revision", "dtype", "device", "peft"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        if self.trust_remote_code:
+            out["trust_remote_code"] = True
+        return out
+
+
+MODEL_ARGS = ("revision", "dtype", "device", "peft", "trust_remote_code")
+
+
+def load_options(args: dict[str, str]) -> LoadOptions:
+    """``--model-arg`` pairs, checked: unknown keys and bad values are one line."""
+    example = "e.g. --model-arg dtype=bfloat16"
+    for key in args:
+        if key not in MODEL_ARGS:
+            raise CothubError(
+                f"--model-arg {key}: hf/ models take {', '.join(MODEL_ARGS)}; {example}"
+            )
+    dtype = args.get("dtype")
+    if dtype is not None and dtype not in _DTYPES:
+        raise CothubError(f"--model-arg dtype={dtype}: use one of {', '.join(_DTYPES)}")
+    device = args.get("device")
+    if device is not None and not (
+        device in ("cpu", "cuda", "mps") or (device.startswith("cuda:") and device[5:].isdigit())
+    ):
+        raise CothubError(f"--model-arg device={device}: use cpu, cuda, cuda:N or mps")
+    trust = args.get("trust_remote_code", "false").lower()
+    if trust not in _TRUE:
+        raise CothubError(f"--model-arg trust_remote_code={trust}: use true or false")
+    for key in ("revision", "peft"):
+        if key in args and not args[key].strip():
+            raise CothubError(f"--model-arg {key}= is empty; give a value or leave it out")
+    return LoadOptions(
+        revision=args.get("revision"),
+        dtype=dtype,
+        device=device,
+        peft=args.get("peft"),
+        trust_remote_code=_TRUE[trust],
+    )
+
+
+def preflight(name: str, args: dict[str, str] | None = None) -> LoadOptions:
+    """What loading ``hf/NAME`` would refuse, found without loading it: the packages, a local
+    folder, the ``--model-arg`` values and an adapter folder."""
+    from cothub.api import installed
+
+    options = load_options(args or {})
+    for package in ("torch", "transformers"):
+        if not installed(package):
+            raise CothubError(f"hf/ models need torch and transformers: {_INSTALL}")
+    _check_folder(name)
+    if options.peft is not None:
+        if not installed("peft"):
+            raise CothubError("--model-arg peft=... needs the peft package: pip install peft")
+        if (
+            _looks_local(options.peft)
+            and not (Path(options.peft).expanduser() / "adapter_config.json").is_file()
+        ):
+            raise CothubError(
+                f"--model-arg peft={options.peft}: no adapter_config.json there; give a folder "
+                "saved by peft's save_pretrained, or a Hub repo id"
+            )
+    return options
+
+
 class HFBackend:
     """A causal language model and its tokenizer, loaded once, serving batched calls."""
 
-    def __init__(self, name: str, style: ApiStyle, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        name: str,
+        style: ApiStyle,
+        max_batch: int = MAX_BATCH,
+        options: LoadOptions | None = None,
+    ) -> None:
         self._name = name
         self._style: ApiStyle = style
-        self.model, self.tokenizer, revision = _load(name)
+        options = options or LoadOptions()
+        self.model, self.tokenizer, revision = _load(name, options)
         import torch
 
         self._torch = torch
@@ -121,6 +218,8 @@ class HFBackend:
             "dtype": str(self.model.dtype).removeprefix("torch."),
             "api": style,
         }
+        if options.as_json():  # only when set: runs without them keep their cache keys
+            self._identity["load"] = options.as_json()
         self.max_batch = max_batch
         """Current rows per call: starts at the configured maximum, halves on CUDA OOM."""
         self.batches: list[int] = []
@@ -465,7 +564,21 @@ def _looks_local(name: str) -> bool:
     return name.startswith(("/", ".", "~")) or name.count("/") > 1 or Path(name).exists()
 
 
-def _load(name: str) -> tuple[Any, Any, str]:
+def _check_folder(name: str) -> Path | None:
+    """The local folder ``name`` names (which must hold a saved model), or None for a Hub id."""
+    if not _looks_local(name):
+        return None
+    source = Path(name).expanduser()
+    if not (source / "config.json").is_file():
+        what = "does not exist" if not source.exists() else "holds no config.json"
+        raise CothubError(
+            f"hf model folder {name!r} {what}; give a folder saved with save_pretrained "
+            "(config.json, weights, tokenizer) or a Hub repo id, e.g. hf/Qwen/Qwen2.5-0.5B"
+        )
+    return source
+
+
+def _load(name: str, options: LoadOptions) -> tuple[Any, Any, str]:
     """(model, tokenizer, revision) from a local folder or the Hub, errors as one line."""
     try:
         import torch
@@ -474,27 +587,29 @@ def _load(name: str) -> tuple[Any, Any, str]:
         raise CothubError(f"hf/ models need torch and transformers: {_INSTALL}") from e
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    local = _looks_local(name)
-    source = Path(name).expanduser() if local else None
-    if source is not None and not (source / "config.json").is_file():
-        what = "does not exist" if not source.exists() else "holds no config.json"
-        raise CothubError(
-            f"hf model folder {name!r} {what}; give a folder saved with save_pretrained "
-            "(config.json, weights, tokenizer) or a Hub repo id, e.g. hf/Qwen/Qwen2.5-0.5B"
-        )
+    source = _check_folder(name)
     where = str(source) if source is not None else name
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    trust = options.trust_remote_code
+    hub: dict[str, Any] = {"revision": options.revision} if options.revision else {}
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(where, trust_remote_code=False)
-        model = transformers.AutoModelForCausalLM.from_pretrained(
-            where, dtype="auto", trust_remote_code=False
+        tokenizer = transformers.AutoTokenizer.from_pretrained(
+            where, trust_remote_code=trust, **hub
         )
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            where, dtype=options.dtype or "auto", trust_remote_code=trust, **hub
+        )
+        if options.peft is not None:
+            from peft import PeftModel  # type: ignore[import-not-found, unused-ignore]
+
+            model = PeftModel.from_pretrained(model, options.peft)
     except Exception as e:
         reason = one_line(e)
-        if "trust_remote_code" in reason:
+        remote = "trust_remote_code" in str(e) or "contains custom code" in str(e)
+        if remote and not trust:
             raise CothubError(
-                f"hf/{name} needs its own Python code (trust_remote_code), which cothub does not "
-                "run; serve it with vLLM and use --model openai/... --base-url"
+                f"hf/{name} needs its own Python code (trust_remote_code), which cothub runs "
+                "only when asked: add --model-arg trust_remote_code=true if you trust it"
             ) from e
         if source is not None:
             raise CothubError(f"cannot load hf model from {where} ({reason})") from e
@@ -505,6 +620,8 @@ def _load(name: str) -> tuple[Any, Any, str]:
     model.to(device)
     model.eval()
     revision = fingerprint(source) if source is not None else _hub_revision(model)
+    if options.peft is not None and _looks_local(options.peft):  # the adapter's weights count
+        revision += "+" + fingerprint(Path(options.peft).expanduser())
     return model, tokenizer, revision
 
 

@@ -15,6 +15,7 @@ that never closed as plain text: serve it with vLLM's ``--reasoning-parser``.)
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from typing import Any
@@ -22,39 +23,44 @@ from urllib.parse import urlsplit
 
 from cothub.errors import BackendError, CothubError
 from cothub.extract.reasoning import inline_thinking
-from cothub.models.base import Retryable
-from cothub.models.sdk_errors import error_message, public_url, retry_after, transport_failure
+from cothub.models.base import Retryable, RetryKind
+from cothub.models.sdk_errors import (
+    count,
+    error_message,
+    json_body,
+    malformed,
+    obj,
+    opt_str,
+    public_url,
+    retry_after,
+    split_credentials,
+    transport_failure,
+)
 from cothub.types import ApiStyle, Completion, FinishReason, GenerateConfig, Prompt
 
 OPENAI_HOST = "api.openai.com"
 _FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "eos": "stop"}
+_ABORTED = frozenset({"abort", "error"})
+"""vLLM and SGLang finish reasons of a reply cut short by the server: a fault, not an answer."""
 
 
 class OpenAIBackend:
     """Chat or text completions against one model on one endpoint."""
 
     def __init__(self, model: str, style: ApiStyle, base_url: str | None) -> None:
-        base_url = base_url or os.environ.get("OPENAI_BASE_URL") or f"https://{OPENAI_HOST}/v1"
+        base_url, key, headers = check_endpoint(base_url)
         parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise CothubError(
-                f"--base-url {public_url(base_url)!r} is not an http(s) URL; "
-                "e.g. --base-url http://localhost:8000/v1"
-            )
-        key = os.environ.get("OPENAI_API_KEY")
-        if not key:
-            if parts.hostname == OPENAI_HOST:
-                raise CothubError(
-                    "OPENAI_API_KEY is not set; export it, or pass --base-url for a local server"
-                )
-            key = "not-needed"  # local servers ignore it, the SDK insists on one
         self._model = model
         self._style: ApiStyle = style
         self._url = public_url(base_url)
         import openai
 
         self._client = openai.AsyncOpenAI(
-            api_key=key, base_url=base_url, max_retries=0, http_client=_http_client(openai)
+            api_key=key,
+            base_url=base_url,
+            max_retries=0,
+            http_client=_http_client(openai),
+            default_headers=headers or None,
         )
         self._path = "/chat/completions" if style == "chat" else "/completions"
         official = parts.hostname == OPENAI_HOST and style == "chat"
@@ -98,16 +104,57 @@ class OpenAIBackend:
             body["prompt"] = prompt.text
         start = time.perf_counter()
         try:
-            # The SDK's generic ``post`` (its documented way to send a raw body): same client
-            # and errors as ``create``, without re-walking every message through the SDK's
-            # TypedDict transform (~8 ms of CPU per few-shot request, which capped throughput
-            # at ~150 requests/s) and with the body as a plain dict (``cast_to=object``).
-            resp: Any = await self._client.post(
-                self._path, cast_to=object, body=body, options={"timeout": config.timeout_s}
-            )
+            # ``--timeout`` bounds the whole exchange: the SDK's own timeout is per read, so a
+            # server dripping a body byte by byte would hold a request for ever.
+            async with asyncio.timeout(config.timeout_s):
+                # The SDK's generic ``post`` (its documented way to send a raw body): same client
+                # and errors as ``create``, without re-walking every message through the SDK's
+                # TypedDict transform (~8 ms of CPU per few-shot request, which capped throughput
+                # at ~150 requests/s). The body comes back as bytes (``cast_to=bytes``) and is
+                # decoded here, strictly: whatever its Content-Type, invalid UTF-8 is a fault.
+                raw: Any = await self._client.post(
+                    self._path, cast_to=bytes, body=body, options={"timeout": config.timeout_s}
+                )
+        except TimeoutError as e:
+            raise Retryable(
+                "timeout", f"no complete reply within --timeout {config.timeout_s:g} s"
+            ) from e
         except Exception as e:
             raise _translate(e) from e
-        return _completions(resp, self._style, time.perf_counter() - start)
+        return _completions(json_body(raw), self._style, config.n, time.perf_counter() - start)
+
+
+def check_endpoint(base_url: str | None) -> tuple[str, str, dict[str, str]]:
+    """The endpoint (without credentials), the API key and extra headers, or one line saying
+    what is missing; no connection is made, so every ``--model`` is checked before the first
+    request.
+
+    Credentials in the URL (``http://user:pw@host/v1``) go out as HTTP basic auth, which takes
+    the ``Authorization`` header where the SDK would send the key; with ``OPENAI_API_KEY`` set
+    too, one of the two would be dropped, so that is refused.
+    """
+    base_url = base_url or os.environ.get("OPENAI_BASE_URL") or f"https://{OPENAI_HOST}/v1"
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CothubError(
+            f"--base-url {public_url(base_url)!r} is not an http(s) URL; "
+            "e.g. --base-url http://localhost:8000/v1"
+        )
+    base_url, headers = split_credentials(base_url)
+    key = os.environ.get("OPENAI_API_KEY")
+    if headers and key:
+        raise CothubError(
+            f"--base-url {public_url(base_url)!r} holds credentials (sent as HTTP basic auth) "
+            "and OPENAI_API_KEY is set (sent as a bearer token): both need the Authorization "
+            "header; drop one of them"
+        )
+    if not key:
+        if parts.hostname == OPENAI_HOST and not headers:
+            raise CothubError(
+                "OPENAI_API_KEY is not set; export it, or pass --base-url for a local server"
+            )
+        key = "not-needed"  # local servers ignore it, the SDK insists on one
+    return base_url, key, headers
 
 
 def _http_client(openai: Any) -> Any:
@@ -121,33 +168,62 @@ def _http_client(openai: Any) -> Any:
     return openai.DefaultAioHttpClient()
 
 
-def _completions(resp: Any, style: ApiStyle, latency: float) -> list[Completion]:
-    """Read the response body (a plain dict: the SDK's typed models cost CPU we do not need)."""
-    choices = resp.get("choices") if isinstance(resp, dict) else None
-    if not choices or not isinstance(choices, list):
-        raise Retryable("response without choices")
-    usage = resp.get("usage") or {}
-    prompt_tokens = int(usage.get("prompt_tokens") or 0)
-    completion_tokens = int(usage.get("completion_tokens") or 0)
-    details = usage.get("completion_tokens_details") or {}
-    reasoning_tokens = int(details.get("reasoning_tokens") or 0)
+def _completions(resp: Any, style: ApiStyle, n: int, latency: float) -> list[Completion]:
+    """Read the response body (a plain dict: the SDK's typed models cost CPU we do not need).
+
+    Strictly: a reply of any other shape is a server fault (:class:`Retryable` ``malformed``),
+    retried and never cached or graded. Only a well-formed choice whose text is empty is an
+    (empty) answer. Absent usage counts as zero tokens; present, it must be whole numbers.
+    """
+    if not isinstance(resp, dict):
+        raise malformed(f"body is a JSON {type(resp).__name__}, not an object")
+    if "choices" not in resp and isinstance(resp.get("error"), dict | str):
+        # Some servers answer 200 with an error object (an overloaded vLLM, a proxy).
+        raise Retryable("server_error", f"error in a 200 reply: {_error_text(resp['error'])}")
+    choices = resp.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise malformed("no choices" if not choices else "choices is not a list")
+    if len(choices) != n:
+        raise malformed(f"{len(choices)} choices for n={n}")
+    if not all(isinstance(ch, dict) for ch in choices):
+        raise malformed("a choice is not an object")
+    indexes = [ch.get("index", i) for i, ch in enumerate(choices)]
+    whole = [i if isinstance(i, int) and not isinstance(i, bool) else -1 for i in indexes]
+    if sorted(whole) != list(range(n)):
+        raise malformed(f"choice indexes {indexes!r}")
+    usage = obj(resp.get("usage"), "usage")
+    prompt_tokens = count(usage.get("prompt_tokens"), "usage.prompt_tokens")
+    completion_tokens = count(usage.get("completion_tokens"), "usage.completion_tokens")
+    details = obj(usage.get("completion_tokens_details"), "usage.completion_tokens_details")
+    reasoning_tokens = count(details.get("reasoning_tokens"), "usage.reasoning_tokens")
     out = []
-    for i, ch in enumerate(sorted(choices, key=lambda c: c.get("index") or 0)):
+    for i, ch in enumerate(sorted(choices, key=lambda c: c.get("index", 0))):
+        reasoning: str | None = None
         if style == "chat":
-            msg = ch.get("message") or {}
-            text = msg.get("content") or ""
-            reasoning = msg.get("reasoning_content") or msg.get("reasoning")
+            msg = obj(ch.get("message"), "choice.message", optional=False)
+            text = opt_str(msg.get("content"), "message.content")
+            if text is None:
+                # A refusal is the model's answer (content is null beside it); content null
+                # otherwise (tool calls we never asked for, or nothing) is no answer at all.
+                text = opt_str(msg.get("refusal"), "message.refusal")
+                if text is None:
+                    raise malformed("message.content is null")
+            apart = opt_str(msg.get("reasoning_content"), "message.reasoning_content")
+            reasoning = apart or opt_str(msg.get("reasoning"), "message.reasoning") or None
         else:
-            text, reasoning = ch.get("text") or "", None
-        if not isinstance(text, str):
-            raise Retryable("malformed response: content is not text")
-        if not isinstance(reasoning, str):
+            text = opt_str(ch.get("text"), "choice.text")
+            if text is None:
+                raise malformed("choice.text is missing")
+        finish = opt_str(ch.get("finish_reason"), "finish_reason")
+        if finish in _ABORTED:
+            raise Retryable("server_error", f"the server cut the reply short ({finish})")
+        if reasoning is None:
             reasoning = inline_thinking(text)
         # Usage is per request: the first choice carries it, so sums over choices stay exact.
         out.append(
             Completion(
                 text=text,
-                finish_reason=_FINISH.get(str(ch.get("finish_reason")), "other"),
+                finish_reason=_FINISH.get(str(finish), "other"),
                 reasoning=reasoning,
                 prompt_tokens=prompt_tokens if i == 0 else 0,
                 completion_tokens=completion_tokens if i == 0 else 0,
@@ -158,6 +234,12 @@ def _completions(resp: Any, style: ApiStyle, latency: float) -> list[Completion]
     return out
 
 
+def _error_text(error: object) -> str:
+    if isinstance(error, dict):
+        error = error.get("message", error)
+    return " ".join(str(error).split())[:120]
+
+
 def _translate(e: Exception) -> Exception:
     """SDK exception -> Retryable (try again) or BackendError (stop the run)."""
     import openai
@@ -165,7 +247,8 @@ def _translate(e: Exception) -> Exception:
     if isinstance(e, openai.APIStatusError):
         status = e.status_code
         if status == 429 or status >= 500 or status == 408:
-            return Retryable(f"HTTP {status}", retry_after(e.response.headers))
+            kind: RetryKind = "rate_limited" if status == 429 else "server_error"
+            return Retryable(kind, f"HTTP {status}", retry_after(e.response.headers))
         if status in (401, 403):
             return BackendError(
                 f"the server refused the API key (HTTP {status}); check OPENAI_API_KEY"

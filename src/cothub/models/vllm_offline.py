@@ -1,6 +1,6 @@
 """vLLM's offline engine in this process: ``vllm/<Hub repo id or local folder>``, for GPU machines.
 
-    pip install "cothub[vllm]"        # on a machine with a CUDA GPU
+    pip install -e ".[vllm]"          # in the source folder, on a machine with a CUDA GPU
     cothub run gsm8k --model vllm/Qwen/Qwen2.5-7B-Instruct --concurrency 2048
     cothub run gsm8k --model vllm/./my-base-model --api completions
 
@@ -47,7 +47,7 @@ from cothub.models.batching import Gatherer
 from cothub.models.checkpoint import fingerprint, one_line
 from cothub.types import ApiStyle, Completion, FinishReason, GenerateConfig, Prompt
 
-INSTALL_HINT = "pip install cothub[vllm] on a GPU machine"
+INSTALL_HINT = 'pip install -e ".[vllm]" (in the cothub source folder) on a GPU machine'
 _FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "abort": "error"}
 _THINK_END = "</think>"
 _T = TypeVar("_T")

@@ -17,11 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from cothub.cost import ItemUsage, PriceTable, accounting
+from cothub.cost import PriceTable, accounting
 from cothub.errors import CothubError
-from cothub.scoring.metrics import wilson
 from cothub.scoring.paired import Paired, paired
-from cothub.store import RunRow
+from cothub.scoring.stats import wilson
+from cothub.store import RunRow, SampleUsage
+from cothub.types import StrategyId
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,7 @@ class Comparison:
 
 def build(
     runs: Sequence[RunRow],
-    usage: Mapping[str, Sequence[Mapping[str, Any]]],
+    usage: Mapping[str, Sequence[SampleUsage]],
     prices: PriceTable,
 ) -> Comparison:
     """Compare ``runs`` (the first is the baseline); ``usage`` is ``Store.sample_usage`` by run."""
@@ -79,8 +80,8 @@ def build(
         rows: list[Row] = []
         first_verdicts: dict[str, bool] = {}
         for run in runs:
-            samples = [s for s in usage.get(run.run_id, ()) if s["task"] == task]
-            verdicts = {str(s["item_id"]): bool(s["correct"]) for s in samples}
+            samples = [s for s in usage.get(run.run_id, ()) if s.task == task]
+            verdicts = {s.item_id: s.usage.correct for s in samples}
             row = _row(run, task, samples, prices, rows[0] if rows else None)
             if rows:
                 row = replace(row, paired=paired(first_verdicts, verdicts))
@@ -94,16 +95,15 @@ def build(
 def _row(
     run: RunRow,
     task: str,
-    samples: Sequence[Mapping[str, Any]],
+    samples: Sequence[SampleUsage],
     prices: PriceTable,
     first: Row | None,
 ) -> Row:
-    items = [ItemUsage.from_row(s) for s in samples]
+    items = [s.usage for s in samples]
     acct = accounting(items, prices.lookup(run.model))
     head = (run.summary or {}).get(task)
     if head is not None:  # the task's own headline (BBH: the mean over its 27 tasks)
-        accuracy, ci, n = float(head["accuracy"]), head["ci95"], int(head["n"])
-        ci95 = (float(ci[0]), float(ci[1]))
+        accuracy, ci95, n = head.accuracy, head.ci95, head.n
     else:  # a run that ended before writing a summary: item-weighted from its samples
         correct = sum(i.correct for i in items)
         n = len(items)
@@ -115,12 +115,12 @@ def _row(
         delta = 100 * (accuracy - first.accuracy)
         first_tokens = (first.prompt_per_item or 0.0) + (first.completion_per_item or 0.0)
         multiple = tokens / first_tokens if tokens is not None and first_tokens else None
-    spec = run.manifest.get("tasks", {}).get(task, {})
+    spec = run.manifest.task(task)
     return Row(
         run_id=run.run_id,
         model=run.model,
-        strategy=_strategy(run.manifest.get("strategy")),
-        format=str(spec.get("format", "?")),
+        strategy=_strategy(run.manifest.strategy),
+        format=spec.format if spec is not None else "?",
         accuracy=accuracy,
         ci95=ci95,
         n=n,
@@ -136,12 +136,12 @@ def _row(
     )
 
 
-def _strategy(described: object) -> str:
-    """``{"name": "self-consistency", "k": 8, ...}`` -> ``self-consistency:k=8,...``."""
-    if not isinstance(described, dict):
+def _strategy(described: StrategyId | None) -> str:
+    """``self-consistency`` with k=8, ... -> ``self-consistency:k=8,...``; ``-`` for imports."""
+    if described is None:
         return "-"
-    settings = ",".join(f"{k}={v}" for k, v in described.items() if k != "name" and v is not None)
-    return str(described.get("name", "-")) + (f":{settings}" if settings else "")
+    settings = ",".join(f"{k}={v}" for k, v in described.settings if v is not None)
+    return described.name + (f":{settings}" if settings else "")
 
 
 # ---- rendering ----------------------------------------------------------------------------------

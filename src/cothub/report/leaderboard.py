@@ -1,4 +1,4 @@
-"""The leaderboard: models as rows, the four headline benchmarks as columns.
+"""The leaderboard: models as rows, a column per task the store holds (the hub's four first).
 
 Each cell is one stored run's headline accuracy with its 95% CI and the run id it came from, so
 every number can be traced to its samples. The prompt format is part of a column's key: a
@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from cothub.store import RunRow
+from cothub.tasks import HUB
+from cothub.types import TaskManifest
 
-BENCHMARKS = ("gsm8k", "math", "mmlu", "bbh")
-_TITLES = {"gsm8k": "GSM8K", "math": "MATH", "mmlu": "MMLU", "bbh": "BBH"}
+# Columns are the tasks the store holds (user and plugin tasks too): the hub's four first, in its
+# order and upper case (GSM8K, MATH, ...), then the others by name, as they are named.
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,25 +49,23 @@ def build(runs: Sequence[RunRow]) -> Leaderboard:
     for run in runs:
         if run.status != "complete" or not run.summary:
             continue
-        for bench in BENCHMARKS:
-            spec = run.manifest.get("tasks", {}).get(bench)
+        for bench, spec in run.manifest.tasks:
             head = run.summary.get(bench)
-            if spec is None or head is None or spec.get("subsets"):
+            if head is None or spec.subsets:
                 continue  # a run of chosen sub-tasks is not a benchmark headline
-            limited = run.manifest.get("selection", {}).get("limit") is not None
-            partial = limited or bool(spec.get("where"))
-            key = (bench, str(spec.get("format", "?")))
+            sel = run.manifest.selection
+            partial = (sel is not None and sel[0] is not None) or bool(spec.where)
+            key = (bench, _setting(spec))
             rank = (0 if partial else 1, run.created_at)
             if order.get((run.model, key), (-1, 0.0)) >= rank:
                 continue
             order[(run.model, key)] = rank
-            lo, hi = head["ci95"]
             best.setdefault(run.model, {})[key] = Cell(
-                head["accuracy"], (lo, hi), int(head["n"]), run.run_id, partial
+                head.accuracy, head.ci95, head.n, run.run_id, partial
             )
     columns = sorted(
         {k for cells in best.values() for k in cells},
-        key=lambda k: (BENCHMARKS.index(k[0]), k[1]),
+        key=lambda k: (HUB.index(k[0]) if k[0] in HUB else len(HUB), k[0], k[1]),
     )
     gsm = next((c for c in columns if c[0] == "gsm8k"), None)
 
@@ -76,8 +76,16 @@ def build(runs: Sequence[RunRow]) -> Leaderboard:
     return Leaderboard(columns, sorted(best.items(), key=rank_key))
 
 
+def _setting(spec: TaskManifest) -> str:
+    """A column's setting: the format, and the task's parameters when it had any
+    (``fewshot-cot levels=4,5``): a differently configured task never shares a column."""
+    extra = "".join(f" {k}={v}" for k, v in sorted(spec.params or ()))
+    return (spec.format or "?") + extra
+
+
 def _title(col: tuple[str, str]) -> str:
-    return f"{_TITLES[col[0]]} ({col[1]})"
+    name = col[0].upper() if col[0] in HUB else col[0]
+    return f"{name} ({col[1]})"
 
 
 def _cell_text(cell: Cell | None) -> str:

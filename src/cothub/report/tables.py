@@ -5,14 +5,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cothub.types import TaskSummary
+
 
 def pct(x: float) -> str:
     return f"{100 * x:.2f}"
 
 
-def summary_table(title: str, tasks: Mapping[str, Mapping[str, Any]]) -> Any:
-    """Accuracy with 95% CI, n, unparsed and truncated, one row per task and sub-task."""
+def summary_table(
+    title: str, summaries: Mapping[str, TaskSummary] | Mapping[str, Mapping[str, Any]]
+) -> Any:
+    """Accuracy with 95% CI, n, unparsed and truncated, one row per task and sub-task (from the
+    stored records, or the ``--json`` shape a run just wrote)."""
     from rich.table import Table
+
+    tasks: dict[str, Mapping[str, Any]] = {
+        k: v.as_json() if isinstance(v, TaskSummary) else v for k, v in summaries.items()
+    }
 
     table = Table(title=title, title_justify="left")
     table.add_column("task")

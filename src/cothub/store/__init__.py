@@ -5,9 +5,27 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cothub.store.sqlite import RunRow, Store
+from cothub.store.sqlite import (
+    Claim,
+    RunRow,
+    SampleFilter,
+    SampleUsage,
+    Store,
+    clean_completion,
+    clean_text,
+)
 
-__all__ = ["RunRow", "Store", "default_store_path", "open_store"]
+__all__ = [
+    "Claim",
+    "RunRow",
+    "SampleFilter",
+    "SampleUsage",
+    "Store",
+    "clean_completion",
+    "clean_text",
+    "default_store_path",
+    "open_store",
+]
 
 
 def default_store_path() -> Path:
@@ -24,5 +42,6 @@ def default_store_path() -> Path:
     return user_data_path("cothub") / "cothub.db"
 
 
-def open_store(path: Path | None) -> Store:
-    return Store(path if path is not None else default_store_path())
+def open_store(path: Path | None, readonly: bool = False) -> Store:
+    """``readonly`` for reading commands: works on read-only media, never changes the file."""
+    return Store(path if path is not None else default_store_path(), readonly=readonly)
