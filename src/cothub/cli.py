@@ -130,6 +130,14 @@ def run(
     prompt_file: Annotated[
         str | None, typer.Option(help="Exemplar file or named set (original, complex).")
     ] = None,
+    perturb: Annotated[
+        str | None,
+        typer.Option(
+            help="Transform the few-shot exemplars, seeded by --seed and recorded in the "
+            "manifest: wrong-answers, invalid-rationale, shuffled-steps, no-rationale, "
+            "irrelevant-rationale, random-labels."
+        ),
+    ] = None,
     limit: Annotated[
         int | None, typer.Option(min=1, help="Seeded, stable subset of N items (per sub-task).")
     ] = None,
@@ -202,6 +210,22 @@ def run(
         ),
     ] = None,
     prices: PricesOpt = None,
+    system_prompt: Annotated[
+        str | None,
+        typer.Option(
+            "--system-prompt",
+            help="System prompt put in front of every prompt (a system turn in chat, the head "
+            "of a text prompt): TEXT, or @FILE to read it from a UTF-8 file.",
+        ),
+    ] = None,
+    shots: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Few-shot exemplars to keep, at most what the format has (0: none); default: "
+            "the format's own number.",
+        ),
+    ] = None,
     model_arg: Annotated[
         list[str] | None,
         typer.Option(
@@ -211,16 +235,33 @@ def run(
             "adapter folder or Hub id), trust_remote_code (false unless set true).",
         ),
     ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="I/N: only shard I (from 0) of N, by a stable hash of each item, into its own "
+            "--store; auto/N takes I from $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX. "
+            "`cothub merge` unions the shard stores.",
+        ),
+    ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            help="Run requests as Ray tasks (pip install 'cothub[ray]'): a cluster address, "
+            "auto (the cluster this machine is in) or local (start one here).",
+        ),
+    ] = None,
+    plan_only: Annotated[bool, typer.Option("--plan-only", hidden=True)] = False,
 ) -> None:
     """Evaluate a model on tasks; every sample is stored, cached and resumable.
 
     Exit codes: 0 done, 2 bad input, an unusable server or items that failed every retry
     (re-run the same command to resume), 3 stopped by --max-cost.
     """
-    from cothub.api import evaluate
+    from cothub.api import evaluate as evaluate_here
     from cothub.cost import check_priced, load_prices
     from cothub.ratelimit import RateLimits
     from cothub.runner import RetryPolicy, RunConfig
+    from cothub.scale.shard import parse_shard
     from cothub.strategies import parse_strategy
     from cothub.tasks import PromptOptions
 
@@ -240,7 +281,14 @@ def run(
     config = RunConfig(
         tasks=tuple(tasks),
         format=fmt,
-        options=PromptOptions(style=style.value, prompt_file=prompt_file, seed=seed),
+        options=PromptOptions(
+            style=style.value,
+            prompt_file=prompt_file,
+            seed=seed,
+            perturb=_perturb_name(perturb),
+            shots=shots,
+            system_prompt=_system_prompt(system_prompt),
+        ),
         limit=limit,
         seed=seed,
         max_tokens=max_tokens,
@@ -258,7 +306,21 @@ def run(
         max_cost=max_cost,
         prices=price_table,
         scoring=scoring.value,
+        shard=parse_shard(shard) if shard is not None else None,
     )
+    if plan_only:  # `cothub plan RUN-ARGS`: what would be sent, nothing sent
+        from cothub.api import preflight as check
+        from cothub.scale.plan import plan_lines, plan_run
+
+        checked = check(config, models, base_url, _model_args(model_arg or []), data_dir)
+        estimates = plan_run(config, checked, base_url, data_dir, store)
+        for line in plan_lines(estimates):
+            typer.echo(line)
+        if json_path is not None:
+            from cothub.api import write_json
+
+            write_json(json_path, {"plan": [e.as_json() for e in estimates]})
+        return
     from rich.console import Console
 
     from cothub.api import preflight, write_json
@@ -271,6 +333,12 @@ def run(
         check_priced(price_table, specs)
     console = Console()
     results = []
+    if ray is not None:  # requests as Ray tasks; this process alone writes the store
+        from cothub.scale.ray_backend import on_ray
+
+        evaluate = on_ray(ray)
+    else:
+        evaluate = evaluate_here
     for spec in specs:
         result = evaluate(
             config,
@@ -315,6 +383,93 @@ def run(
             err=True,
         )
         raise SystemExit(3)
+
+
+@app.command()
+def study(
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="formats, perturb, consistency, budget, complexity or scaling (omit with --spec)."
+        ),
+    ] = None,
+    tasks: Annotated[list[str] | None, typer.Argument(help="Tasks (default: gsm8k).")] = None,
+    models: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="PROVIDER/MODEL; repeat for several (scaling)."),
+    ] = None,
+    spec: Annotated[
+        Path | None, typer.Option(help="A study of your own: a TOML file of cells and contrasts.")
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Print the requests, tokens and dollars it would take; send nothing."
+        ),
+    ] = False,
+    base_url: Annotated[str | None, typer.Option(help="Endpoint (as for `cothub run`).")] = None,
+    api: Annotated[
+        Api, typer.Option(help="chat (instruction-tuned) or completions (base models).")
+    ] = Api.chat,
+    fmt: Annotated[
+        str | None, typer.Option("--format", "-f", help="Prompt format of single-format studies.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Seeded subset of N items.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for --limit, exemplars, perturbations.")] = 0,
+    temperature: Annotated[float, typer.Option(min=0.0, max=2.0)] = 0.0,
+    max_tokens: Annotated[int | None, typer.Option(min=1, max=_MAX_TOKENS)] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=4096)] = 32,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per request attempt.")] = 120.0,
+    k: Annotated[int, typer.Option(min=1, help="Chains per item (consistency, complexity).")] = 8,
+    temperatures: Annotated[
+        str, typer.Option(help="consistency: comma-separated sampling temperatures.")
+    ] = "0.7",
+    efforts: Annotated[
+        str, typer.Option(help="budget: comma-separated reasoning efforts.")
+    ] = "low,medium,high",
+    budgets: Annotated[
+        str | None, typer.Option(help="budget: comma-separated thinking budgets (tokens).")
+    ] = None,
+    perturbations: Annotated[
+        str | None, typer.Option(help="perturb: comma-separated transforms (default: all).")
+    ] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Local data folder.")] = None,
+    store: StoreOpt = None,
+    prices: PricesOpt = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the study's findings here.")
+    ] = None,
+) -> None:
+    """Run a study's grid (cached, resumable runs) and print its paired analysis."""
+    from cothub.study.command import StudyArgs, study_command
+
+    _check_output(json_path, "--json", write=True)
+    args = StudyArgs(
+        name=name,
+        tasks=tuple(tasks or ()),
+        models=tuple(models or ()),
+        spec=spec,
+        dry_run=dry_run,
+        base_url=base_url,
+        style=api.value,
+        format=fmt,
+        limit=limit,
+        seed=seed,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        concurrency=concurrency,
+        timeout_s=timeout,
+        k=k,
+        temperatures=temperatures,
+        efforts=efforts,
+        budgets=budgets,
+        perturbations=perturbations,
+        data_dir=data_dir,
+        store=store,
+        prices=prices,
+        json_path=json_path,
+    )
+    study_command(args)
 
 
 @app.command()
@@ -514,6 +669,161 @@ def _print_text(console: Any, label: str, text: str) -> None:
     console.file.flush()
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def plan(ctx: typer.Context) -> None:
+    """What `cothub run RUN-ARGS` would send: items, requests, cache hits, estimated tokens
+    and dollars; nothing is sent (--json PATH writes it)."""
+    run_cmd = typer.main.get_command(app).get_command(ctx, "run")  # type: ignore[attr-defined]
+    args = list(ctx.args)
+    if "--help" in args or not args:
+        typer.echo("Usage: cothub plan TASKS... --model M [any `cothub run` option]")
+        return
+    sub = run_cmd.make_context("cothub plan", [*args, "--plan-only"], parent=ctx)
+    run_cmd.invoke(sub)
+
+
+@app.command()
+def merge(
+    out: Annotated[Path, typer.Argument(help="The store to merge into (made if missing).")],
+    shards: Annotated[list[Path], typer.Argument(help="Shard stores of one run.")],
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="The run to merge, where a store holds several.")
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the merge report here.")
+    ] = None,
+) -> None:
+    """Union shard stores of one run (`cothub run ... --shard I/N`) into OUT; idempotent.
+
+    Exit codes: 0 the merged run is complete, 1 items or shards are still missing, 2 bad input.
+    """
+    from cothub.scale.merge import merge as merge_stores
+
+    report = merge_stores(out, shards, run_id)
+    for line in report.lines():
+        typer.echo(line)
+    if json_path is not None:
+        from cothub.api import write_json
+
+        write_json(json_path, report.as_json())
+    if report.status != "complete":
+        raise SystemExit(1)
+
+
+class ExportFormat(str, Enum):
+    jsonl = "jsonl"
+    csv = "csv"
+    parquet = "parquet"
+
+
+@app.command()
+def report(
+    run_ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="Run ids (or unique prefixes); none: every stored run."),
+    ] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="The HTML file to write.")] = Path(
+        "report.html"
+    ),
+    board: Annotated[
+        bool,
+        typer.Option(
+            "--leaderboard",
+            help="Without run ids: the leaderboard's runs (the most complete, most recent run per "
+            "model, benchmark and format) instead of every run.",
+        ),
+    ] = False,
+    published: Annotated[
+        Path | None,
+        typer.Option(
+            "--published",
+            help="The published Chain-of-Thought Hub leaderboard CSV shown beside your runs "
+            "(default $COTHUB_REFERENCE_DIR/cot-hub-leaderboard.csv).",
+        ),
+    ] = None,
+    store: StoreOpt = None,
+    prices: PricesOpt = None,
+) -> None:
+    """Write one self-contained HTML report (opens offline): provenance, the leaderboard with
+    the published rows, plots and the grader panel."""
+    from cothub.cost import load_prices
+    from cothub.report import html as report_html
+    from cothub.report import views as rv
+    from cothub.store import open_store
+
+    _check_output(_store_path(store), "--store")
+    _check_output(output, "-o", write=True)
+    db = open_store(store, readonly=True)
+    ids = list(run_ids or [])
+    if not ids and board:
+        from cothub.report import leaderboard as lb
+
+        chosen = lb.build(db.runs())
+        ids = sorted({c.run_id for _, cells in chosen.rows for c in cells.values()})
+    views = rv.collect(db, ids, load_prices(prices))
+    path = published or rv.default_published_path()
+    if path is not None:
+        rows, note = rv.read_published(path), f"published rows from {path.name}"
+    else:
+        rows, note = [], "published rows: none (pass --published FILE or set $COTHUB_REFERENCE_DIR)"
+    output.write_text(report_html.report_document(views, rows, note), encoding="utf-8")
+    typer.echo(f"wrote {output} ({len(views)} runs, {len(rows)} published rows)")
+    if path is None:
+        typer.echo(
+            "no published leaderboard found: pass --published PATH/cot-hub-leaderboard.csv or "
+            "set COTHUB_REFERENCE_DIR to the folder holding it",
+            err=True,
+        )
+
+
+@app.command()
+def view(
+    store: StoreOpt = None,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8765,
+    host: Annotated[
+        str, typer.Option(help="Interface to listen on (default: this machine only).")
+    ] = "127.0.0.1",
+    prices: PricesOpt = None,
+) -> None:
+    """Browse a store in a local web app: runs, plots, samples with filters, two-run comparison
+    (needs the view extra: pip install 'cothub[view]')."""
+    from cothub.view import serve
+
+    path = _store_path(store)
+    _check_output(path, "--store")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo(f"warning: serving {path} on {host}: anyone who can reach it reads it", err=True)
+    typer.echo(f"cothub view of {path} on http://{host}:{port}/ (Ctrl-C stops it)")
+    serve(path, host, port, prices)
+
+
+@app.command()
+def export(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    fmt: Annotated[
+        ExportFormat, typer.Option("--format", help="jsonl, csv or parquet.")
+    ] = ExportFormat.jsonl,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File to write (default: stdout).")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Write every sample of a run with all its fields (schema: cothub.report.export)."""
+    import sys
+
+    from cothub.report.export import export as write
+    from cothub.store import open_store
+
+    _check_output(_store_path(store), "--store")
+    _check_output(output, "-o", write=True)
+    n = write(open_store(store, readonly=True), run_id, fmt.value, output, sys.stdout)
+    if output is not None:
+        typer.echo(f"wrote {n} samples to {output}")
+
+
 @app.command("tasks")
 def list_tasks(
     name: Annotated[
@@ -592,6 +902,17 @@ def import_(
             "structured field; graded instead of the completion."
         ),
     ] = None,
+    gold_field: Annotated[
+        str | None,
+        typer.Option(
+            help="Dotted path of the record's own gold answer, graded against instead of the "
+            "dataset's (outputs made on another revision of the data); recorded."
+        ),
+    ] = None,
+    choices_field: Annotated[
+        str | None,
+        typer.Option(help="Dotted path of the record's own option list (with --gold-field)."),
+    ] = None,
     stop: Annotated[
         list[str] | None,
         typer.Option(
@@ -629,6 +950,8 @@ def import_(
         question=question_field,
         id=id_field,
         answer=answer_field,
+        gold=gold_field,
+        choices=choices_field,
     )
     if no_stop and stop:
         _fail("give --stop or --no-stop, not both")
@@ -744,6 +1067,27 @@ def _check_base_urls(base_url: str | None, models: list[str]) -> None:
             check_base_url(value, f"${env}")
 
 
+def _system_prompt(value: str | None) -> str | None:
+    """``--system-prompt TEXT`` or ``@FILE`` (UTF-8, not empty); ``@@...`` is a text that
+    starts with ``@``."""
+    if value is None:
+        return None
+    if value.startswith("@@"):
+        return value[1:]
+    if value.startswith("@"):
+        from cothub.data.source import read_text
+
+        path = Path(value[1:]).expanduser()
+        if not path.is_file():
+            raise CothubError(
+                f"--system-prompt {value}: no file {path}; give @FILE of a text file, or the text"
+            )
+        value = read_text(path, "--system-prompt", "give a UTF-8 text file").strip()
+    if not value.strip():
+        raise CothubError("--system-prompt is empty; give the text, or @FILE, or leave it out")
+    return value
+
+
 def _model_args(pairs: list[str]) -> dict[str, str]:
     """``--model-arg KEY=VALUE`` pairs; a key given twice is refused (which one would win?)."""
     out: dict[str, str] = {}
@@ -857,6 +1201,15 @@ def _not_finite(e: Exception, argv: list[str]) -> str | None:
         if not math.isfinite(number):
             return f"{flag} must be a finite number, not {value!r}"
     return None
+
+
+def _perturb_name(name: str | None) -> str | None:
+    """``--perturb``: a known transform's name, checked before anything runs."""
+    if name is None:
+        return None
+    from cothub.prompts.perturb import get_perturbation
+
+    return get_perturbation(name).name
 
 
 def _fail(message: str) -> NoReturn:

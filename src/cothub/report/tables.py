@@ -43,8 +43,8 @@ def summary_table(
         table.caption_justify = "left"
     for name, s in tasks.items():
         label = name if "/" in name else f"[bold]{name}[/bold]"
-        if s.get("aggregate") == "macro":
-            label += " (macro)"
+        if s.get("aggregate") in ("macro", "harmonic"):
+            label += f" ({s['aggregate']})"
         lo, hi = s["ci95"]
         table.add_row(
             label,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cothub.store.sqlite import (
     Claim,
+    Failure,
     RunRow,
     SampleFilter,
     SampleUsage,
@@ -17,6 +18,7 @@ from cothub.store.sqlite import (
 
 __all__ = [
     "Claim",
+    "Failure",
     "RunRow",
     "SampleFilter",
     "SampleUsage",

@@ -272,6 +272,19 @@ class SampleFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class Failure:
+    """An item whose request failed after every retry (no sample row: not a wrong answer)."""
+
+    task: str
+    item_id: str
+    cache_key: str
+    kind: str
+    """The retry kind of the last error (``server``, ``timeout``, ``malformed``, ...)."""
+    reason: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
 class SampleUsage:
     """What producing one stored sample took (no texts: cheap to read for a whole run)."""
 
@@ -985,7 +998,7 @@ class Store:
         self._call(op)
 
     @_reading
-    def failures(self, run_id: str) -> list[dict[str, Any]]:
+    def failures(self, run_id: str) -> list[Failure]:
         """A run's items that failed after every retry in its last invocation."""
         tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
         if "failures" not in tables:
@@ -995,8 +1008,8 @@ class Store:
             "WHERE run_id=? ORDER BY task, item_id",
             (run_id,),
         )
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        return [Failure(str(t), str(i), str(k), str(kind), str(why), int(n))
+                for t, i, k, kind, why, n in cur.fetchall()]  # fmt: skip
 
     def repair_poisoned(self) -> int:
         """Once per store: drop cached completions that releases before strict reply checks
