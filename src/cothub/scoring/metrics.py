@@ -141,6 +141,32 @@ def macro(parts: Sequence[TaskSummary], whole: TaskSummary) -> TaskSummary:
     )
 
 
+def harmonic(parts: Sequence[TaskSummary], whole: TaskSummary) -> TaskSummary:
+    """BIG-Bench Extra Hard's headline (Kazemi et al. 2025): the harmonic mean of the subsets'
+    accuracies in percent, each raised by one point first so that a 0 % task does not force the
+    mean to 0 (their "adjusted" harmonic mean); the plain mean and the item-weighted mean beside
+    it. The CI is the plain mean's (no closed form is published for the adjusted mean)."""
+    k = len(parts)
+    mean = sum(p.accuracy for p in parts) / k
+    adjusted = k / sum(1 / (100 * p.accuracy + 1) for p in parts) / 100
+    plain = macro(parts, whole)
+    return TaskSummary(
+        accuracy=adjusted,
+        n=whole.n,
+        correct=whole.correct,
+        ci95=plain.ci95,
+        unparsed=whole.unparsed,
+        truncated=whole.truncated,
+        aggregate="harmonic",
+        extra={
+            **whole.extra,
+            "macro_accuracy": mean,
+            "micro_accuracy": whole.accuracy,
+            "subsets": k,
+        },
+    )
+
+
 def summarize(
     task: str, records: Sequence[SampleRecord], aggregate: str, breakdowns: Sequence[str] = ()
 ) -> dict[str, TaskSummary]:
@@ -156,6 +182,8 @@ def summarize(
     whole = summarize_items(records)
     parts = {f"{task}/{s}": summarize_items(rs) for s, rs in sorted(by_subset.items())}
     head = macro(list(parts.values()), whole) if aggregate == "macro" and parts else whole
+    if aggregate == "harmonic" and parts:
+        head = harmonic(list(parts.values()), whole)
     if aggregate == "micro" and parts:  # the subset mean beside an item-weighted headline
         head.extra["macro_accuracy"] = sum(p.accuracy for p in parts.values()) / len(parts)
     for tag in breakdowns:
