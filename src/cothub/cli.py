@@ -87,6 +87,21 @@ PricesOpt = Annotated[
         "(default $COTHUB_PRICES).",
     ),
 ]
+JudgeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--judge",
+        help="PROVIDER/MODEL asked for a second opinion on unparsed and disagreeing items "
+        "after the run; stored beside the rule verdicts, which stay the headline.",
+    ),
+]
+JudgeUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--judge-base-url",
+        help="The judge's endpoint (default its provider's $..._BASE_URL; never --base-url).",
+    ),
+]
 
 
 @app.command()
@@ -251,6 +266,8 @@ def run(
         ),
     ] = None,
     plan_only: Annotated[bool, typer.Option("--plan-only", hidden=True)] = False,
+    judge: JudgeOpt = None,
+    judge_base_url: JudgeUrlOpt = None,
 ) -> None:
     """Evaluate a model on tasks; every sample is stored, cached and resumable.
 
@@ -275,6 +292,7 @@ def run(
     _check_format(fmt)
     _check_output(json_path, "--json", write=True)
     _check_output(_store_path(store), "--store", write=True)
+    _check_judge(judge, judge_base_url)
     # Options are scored after one text prompt, as the original MMLU evaluation did.
     style = api or (Api.completions if scoring is Scoring.loglikelihood else Api.chat)
     price_table = load_prices(prices)  # a malformed price file fails before anything runs
@@ -359,6 +377,11 @@ def run(
     if json_path is not None and len(specs) > 1:
         # Several models: one entry per model, each of the single-model shape.
         write_json(json_path, {"runs": [r.as_json() for r in results]})
+    for r in results if judge is not None else []:  # a second opinion, beside the headline
+        _judge_pass(
+            r.run_id, str(judge), judge_base_url, store, prices, json_path, timeout_s=timeout,
+            concurrency=concurrency, retry=RetryPolicy(max_retries=max_retries, base_s=backoff),
+        )  # fmt: skip
     stopped = [r for r in results if r.status == "stopped"]
     failed = [r for r in results if r.failed]
     unfinished = [r for r in results if r.status not in ("complete", "stopped") and not r.failed]
@@ -553,6 +576,8 @@ def rescore(
     ] = None,
     limit: Annotated[int, typer.Option(min=1, help="Changed items to list at most.")] = 50,
     store: StoreOpt = None,
+    judge: JudgeOpt = None,
+    judge_base_url: JudgeUrlOpt = None,
 ) -> None:
     """Re-grade every stored completion of a run with today's graders (no request is sent);
     stored as a new run that records the run it came from; lists the items whose answer or
@@ -566,10 +591,13 @@ def rescore(
 
     _check_output(json_path, "--json", write=True)
     _check_output(_store_path(store), "--store", write=True)
+    _check_judge(judge, judge_base_url)
     report = regrade(run_id, store, json_path)
     r = report.result
     console = Console()
     console.print(summary_table(harmless(f"run {r.run_id} · {r.model} · {r.status}"), r.summaries))
+    if judge is not None:
+        _judge_pass(r.run_id, judge, judge_base_url, store, None, json_path)
     n = len(report.changed)
     typer.echo(
         f"rescored run {report.manifest.rescored_from} as {r.run_id} with "
@@ -586,6 +614,46 @@ def rescore(
         cells = (c.task, c.item_id, repr(c.old_answer), repr(c.new_answer), old_v, new_v)
         table.add_row(*(Text(harmless(x)) for x in cells))
     console.print(table)
+
+
+@app.command("judge")
+def judge_cmd(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix) to judge.")],
+    judge: Annotated[
+        str, typer.Option("--judge", "--model", "-m", help="The judge, PROVIDER/MODEL.")
+    ],
+    judge_base_url: JudgeUrlOpt = None,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=4096, help="Judge requests kept in flight.")
+    ] = 8,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per request attempt.")] = 120.0,
+    max_retries: Annotated[int, typer.Option(min=0, help="Retries per request.")] = 6,
+    backoff: Annotated[
+        float, typer.Option(min=0.0, help="First retry delay in seconds (doubles, jittered).")
+    ] = 1.0,
+    prices: PricesOpt = None,
+    store: StoreOpt = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the judge's summary here.")
+    ] = None,
+) -> None:
+    """Ask a judge model (any backend) about a stored run's unparsed and disagreeing items only,
+    with a short fixed prompt; its verdicts are stored beside the rule verdicts (the headline
+    stays the rule accuracy) and cached: judging again sends nothing."""
+    from cothub.runner import RetryPolicy
+
+    _finite(timeout=timeout, backoff=backoff)
+    _check_output(json_path, "--json", write=True)
+    _check_output(_store_path(store), "--store", write=True)
+    _check_judge(judge, judge_base_url)
+    report = _judge_pass(
+        run_id, judge, judge_base_url, store, prices, None, concurrency=concurrency,
+        timeout_s=timeout, retry=RetryPolicy(max_retries=max_retries, base_s=backoff),
+    )  # fmt: skip
+    if json_path is not None:
+        from cothub.api import write_json
+
+        write_json(json_path, report.as_json())
 
 
 @app.command()
@@ -786,6 +854,14 @@ def view(
     host: Annotated[
         str, typer.Option(help="Interface to listen on (default: this machine only).")
     ] = "127.0.0.1",
+    published: Annotated[
+        Path | None,
+        typer.Option(
+            "--published",
+            help="The published Chain-of-Thought Hub leaderboard CSV shown beside your runs "
+            "(default $COTHUB_REFERENCE_DIR/cot-hub-leaderboard.csv).",
+        ),
+    ] = None,
     prices: PricesOpt = None,
 ) -> None:
     """Browse a store in a local web app: runs, plots, samples with filters, two-run comparison
@@ -794,10 +870,12 @@ def view(
 
     path = _store_path(store)
     _check_output(path, "--store")
+    if not path.is_file():
+        raise CothubError(f"no store at {path}; run `cothub run` first or pass --store")
     if host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"warning: serving {path} on {host}: anyone who can reach it reads it", err=True)
     typer.echo(f"cothub view of {path} on http://{host}:{port}/ (Ctrl-C stops it)")
-    serve(path, host, port, prices)
+    serve(path, host, port, prices, published)
 
 
 @app.command()
@@ -932,6 +1010,8 @@ def import_(
         Path | None,
         typer.Option(help="Local data folder (default $COTHUB_DATA_DIR, else the Hub)."),
     ] = None,
+    judge: JudgeOpt = None,
+    judge_base_url: JudgeUrlOpt = None,
 ) -> None:
     """Score completions produced elsewhere (no model calls) and store them as a run."""
     from rich.console import Console
@@ -944,6 +1024,7 @@ def import_(
     _check_format(fmt)
     _check_output(json_path, "--json", write=True)
     _check_output(_store_path(store), "--store", write=True)
+    _check_judge(judge, judge_base_url)
     fields = Fields(
         completion=completion_field,
         prompt=prompt_field,
@@ -967,6 +1048,8 @@ def import_(
     console.print(summary_table(title, out["tasks"]))  # type: ignore[arg-type]
     console.print(usage_line(result.usage.as_json(), result.wall_s))
     _print_extraction_warnings(out["tasks"])
+    if judge is not None:
+        _judge_pass(result.run_id, judge, judge_base_url, store, None, json_path)
 
 
 def _unescape(text: str) -> str:
@@ -1067,6 +1150,36 @@ def _check_base_urls(base_url: str | None, models: list[str]) -> None:
             check_base_url(value, f"${env}")
 
 
+def _check_judge(judge: str | None, base_url: str | None) -> None:
+    """``--judge`` and ``--judge-base-url``, checked before anything runs."""
+    if judge is None:
+        if base_url is not None:
+            raise CothubError("--judge-base-url needs --judge MODEL; add it or drop the URL")
+        return
+    from cothub.models import parse_model
+
+    parse_model(judge)
+    if base_url is not None:
+        check_base_url(base_url, "--judge-base-url")
+
+
+def _judge_pass(
+    run_id: str, judge: str, base_url: str | None, store: Path | None, prices: Path | None,
+    json_path: Path | None, **options: Any,
+) -> Any:  # fmt: skip
+    """Ask the judge about a stored run's unsure items; print its lines; add it to --json."""
+    from cothub.cost import load_prices
+    from cothub.judge import JudgeOptions, add_to_json, judge_run
+
+    opts = JudgeOptions(judge, base_url, prices=load_prices(prices), **options)
+    report = judge_run(run_id, opts, store)
+    for line in report.lines():
+        typer.echo(harmless(line))
+    if json_path is not None:
+        add_to_json(json_path, report)
+    return report
+
+
 def _system_prompt(value: str | None) -> str | None:
     """``--system-prompt TEXT`` or ``@FILE`` (UTF-8, not empty); ``@@...`` is a text that
     starts with ``@``."""
@@ -1147,7 +1260,7 @@ def _probe_write(path: Path, folder: Path, flag: str) -> None:
     except OSError as e:
         where = path if path.exists() else folder
         raise CothubError(
-            f"{flag} {path}: cannot write to {where} ({e.strerror or e}); choose another path"
+            f"{flag} {path}: {where} is not writable ({e.strerror or e}); choose another path"
         ) from None
 
 

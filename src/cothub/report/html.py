@@ -1,0 +1,475 @@
+"""``cothub report``: one self-contained HTML file (styles, script, data and plots inlined).
+
+The file opens offline from ``file://``: it references nothing outside itself. Its
+Content-Security-Policy allows only its own style and script (by sha256 hash) and no network at
+all, so even a completion that escaped the escaping could not run. Every text from the store is
+escaped with :func:`html.escape`; the data behind the tables is embedded as JSON in a
+``<script type="application/json">`` block (never executed) with ``<`` written as ``\\u003c``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from html import escape
+from urllib.parse import quote
+
+from cothub.report import plots
+from cothub.report.views import (
+    HUB_COLUMNS,
+    PublishedRow,
+    RunView,
+    benchmarks,
+    safe,
+    secret_scope,
+)
+
+CSS = """
+:root{--ink:#1d2330;--mute:#5b6472;--line:#dde1e7;--bg:#f7f8fa;--acc:#2c5cc5}
+*{box-sizing:border-box}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--ink);margin:0;
+background:var(--bg)}
+header.top{background:#1d2330;color:#fff;padding:14px 28px}
+header.top h1{margin:0;font-size:19px;font-weight:600}
+header.top .sub{color:#b9c1cf;font-size:12.5px}
+header.top a{color:#cfe0ff}
+main{padding:18px 28px;max-width:1500px}
+section{background:#fff;border:1px solid var(--line);border-radius:6px;padding:14px 18px;
+margin:0 0 18px}
+h2{font-size:16px;margin:0 0 10px}
+h3{font-size:14px;margin:14px 0 6px}
+table{border-collapse:collapse;font-size:12.5px}
+th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertical-align:top}
+th{background:#f0f2f5;font-weight:600;white-space:nowrap}
+table.sortable th{cursor:pointer;user-select:none}
+table.sortable th.asc::after{content:" \\25B2";font-size:9px}
+table.sortable th.desc::after{content:" \\25BC";font-size:9px}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.cell .acc{font-weight:600;font-size:13.5px}
+.cell .ci,.cell .meta{color:var(--mute);font-size:11.5px;display:block}
+tr.published td{background:#fbf8ef}
+.badge{display:inline-block;font-size:10.5px;padding:1px 6px;border-radius:9px;
+background:#e8edf7;color:#2c4a8a;margin-left:4px}
+.badge.pub{background:#f3e6c2;color:#6b4d00}
+.badge.ok{background:#dcf1e1;color:#1f6b33}.badge.bad{background:#fde2dd;color:#8c2a17}
+.badge.trunc{background:#fbefcf;color:#7a5600}
+.src{color:var(--mute);font-size:11px;max-width:520px}
+.plots{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
+.plots figure{margin:0}
+.plots figcaption{font-size:12px;color:var(--mute)}
+svg.plot{border:1px solid var(--line);border-radius:4px;max-width:100%;height:auto}
+dl.prov{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:0;font-size:12.5px}
+dl.prov dt{color:var(--mute)}dl.prov dd{margin:0;font-family:ui-monospace,monospace;
+word-break:break-all}
+.note{color:var(--mute);font-size:12px}
+.noplot{color:var(--mute);font-style:italic}
+pre{white-space:pre-wrap;word-break:break-word;background:#f6f7f9;border:1px solid var(--line);
+border-radius:4px;padding:8px 10px;font:12.5px/1.45 ui-monospace,monospace;margin:4px 0}
+mark.span{background:#ffe58a;outline:1px solid #d9b600}
+details>summary{cursor:pointer;color:var(--acc)}
+nav.bar a{margin-right:14px}
+form.filters{display:flex;flex-wrap:wrap;gap:8px 14px;align-items:center;margin-bottom:10px}
+form.filters label{font-size:12.5px}
+input[type=search],select{font:inherit;padding:3px 6px}
+.pager{margin:10px 0}.pager a{margin-right:10px}
+ins{background:#dcf1e1;text-decoration:none}del{background:#fde2dd}
+.cols{display:grid;grid-template-columns:1fr 1fr;gap:14px}
+a{color:var(--acc)}
+"""
+
+SORT_JS = """
+document.querySelectorAll('table.sortable').forEach(function(t){
+  t.querySelectorAll('thead th').forEach(function(th,i){
+    th.addEventListener('click',function(){
+      var asc=!th.classList.contains('asc');
+      t.querySelectorAll('thead th').forEach(function(o){o.classList.remove('asc','desc');});
+      th.classList.add(asc?'asc':'desc');
+      t.querySelectorAll('tbody').forEach(function(tb){
+        var rows=Array.prototype.slice.call(tb.rows);
+        rows.sort(function(a,b){
+          var x=a.cells[i],y=b.cells[i];
+          var u=x?x.getAttribute('data-v'):null,v=y?y.getAttribute('data-v'):null;
+          var p=parseFloat(u),q=parseFloat(v);
+          var c=(!isNaN(p)&&!isNaN(q))?p-q:(isNaN(p)?1:(isNaN(q)?-1:0));
+          if(isNaN(p)&&isNaN(q)){c=(x?x.textContent:'').localeCompare(y?y.textContent:'');}
+          return asc?c:-c;
+        });
+        rows.forEach(function(r){tb.appendChild(r);});
+      });
+    });
+  });
+});
+"""
+
+
+def e(text: object) -> str:
+    """Escaped for HTML text and attribute values (quotes too)."""
+    return escape(safe(text), quote=True)
+
+
+def csp_hash(source: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode()).digest()).decode() + "'"
+
+
+def json_block(element_id: str, data: object) -> str:
+    """Data for the page, never executed: ``</script>`` cannot end it (``<`` is ``\\u003c``)."""
+    text = json.dumps(data, ensure_ascii=False, allow_nan=False, default=str)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return f'<script type="application/json" id="{e(element_id)}">{text}</script>'
+
+
+def pct(x: float | None, digits: int = 1) -> str:
+    return "-" if x is None else f"{100 * x:.{digits}f}"
+
+
+def usd(x: float | None) -> str:
+    if x is None:
+        return "-"
+    if x <= 0:
+        return "$0"
+    import math
+
+    return f"${x:.{max(2, 2 - math.floor(math.log10(x)))}f}"
+
+
+# ---- sections shared by the report and the view ---------------------------------------------
+
+
+def leaderboard_table(
+    views: Sequence[RunView], published: Sequence[PublishedRow], run_link: str | None = None
+) -> str:
+    """Benchmarks as columns, configurations (runs) as rows, then the published rows, marked.
+    ``run_link``: a format string with ``{run_id}`` for a link per run (the view)."""
+    benches = benchmarks(views)
+    for col in HUB_COLUMNS:  # a published benchmark the user never ran still gets its column
+        if col not in benches and any(col in p.scores for p in published):
+            benches.append(col)
+    benches.sort(key=lambda t: (HUB_COLUMNS.index(t) if t in HUB_COLUMNS else 9, t))
+    head = "".join(f"<th>{e(b.upper() if b in HUB_COLUMNS else b)}</th>" for b in benches)
+    out = [
+        '<table class="sortable leaderboard" id="leaderboard"><thead><tr><th>configuration</th>'
+        f"<th>run</th>{head}<th>cost</th></tr></thead><tbody>"
+    ]
+    for v in views:
+        rid = v.run.run_id
+        link = f'<a href="{e(run_link.format(run_id=rid))}">{e(rid)}</a>' if run_link else e(rid)
+        row = [
+            f'<tr class="own" data-run="{e(rid)}"><td data-v="{e(v.label)}">{e(v.label)}'
+            f'<span class="badge">{e(v.run.status)}</span></td><td>{link}</td>'
+        ]
+        for b in benches:
+            c = v.cells.get(b)
+            if c is None:
+                row.append('<td class="num" data-v="">-</td>')
+                continue
+            done = c.completed_accuracy
+            tok = "-" if c.tokens_per_item is None else f"{c.tokens_per_item:,.0f}"
+            row.append(
+                f'<td class="num cell" data-v="{c.accuracy:.6f}" data-bench="{e(b)}">'
+                f'<span class="acc">{pct(c.accuracy)}</span>'
+                f'<span class="ci">[{pct(c.ci95[0])}, {pct(c.ci95[1])}] n={c.n}</span>'
+                f'<span class="meta">unparsed {c.unparsed_pct:.1f}% · truncated '
+                f"{c.truncated_pct:.1f}%</span>"
+                f'<span class="meta">completed-only {pct(done)}</span>'
+                f'<span class="meta">{tok} tok · {usd(c.cost_per_item)}/item</span></td>'
+            )
+        cost = v.cost_usd
+        row.append(
+            f'<td class="num" data-v="{"" if cost is None else f"{cost:.6f}"}">'
+            f"{usd(cost)}</td></tr>"
+        )
+        out.append("".join(row))
+    out.append("</tbody>")
+    if published:
+        out.append('<tbody class="published">')
+        for p in published:
+            paper = p.source.split(" — via ")[0]
+            origin = f" · from {e(p.origin)}" if p.origin else ""
+            row = [
+                f'<tr class="published"><td data-v="{e(p.model)}">{e(p.model)}'
+                '<span class="badge pub">published</span>'
+                f'<div class="src" title="{e(p.source)}">source: {e(_short(paper))}{origin}</div>'
+                "</td><td>-</td>"
+            ]
+            for b in benches:
+                s = p.scores.get(b)
+                row.append(
+                    f'<td class="num" data-v="{"" if s is None else f"{s:.6f}"}">'
+                    f'<span class="acc">{pct(s)}</span></td>'
+                )
+            out.append("".join(row) + "<td>-</td></tr>")
+        out.append("</tbody>")
+    out.append("</table>")
+    out.append(
+        '<p class="note">Accuracy % with its 95% CI and n; unparsed = no answer extracted; '
+        "truncated = cut off by the token limit; completed-only = accuracy on the items that were "
+        "not truncated; tokens (prompt + completion) and $ per item, priced with the price table "
+        "(- = unpriced). BBH headline: mean over its tasks. Rows marked "
+        '<span class="badge pub">published</span> are the Chain-of-Thought Hub\'s own numbers, '
+        "read from its leaderboard, not runs in this store. Click a header to sort.</p>"
+    )
+    return "".join(out)
+
+
+def _short(text: str, keep: int = 90) -> str:
+    """A published row's source on one or two lines (the whole of it in the tooltip)."""
+    return text if len(text) <= keep else text[: keep - 1] + "…"
+
+
+def _fig(svg: str, caption: str) -> str:
+    return f"<figure>{svg}<figcaption>{e(caption)}</figcaption></figure>"
+
+
+def plots_section(views: Sequence[RunView], published: Sequence[PublishedRow]) -> str:
+    benches = benchmarks(views)
+    series = [(v.label, {b: (c.accuracy, c.ci95) for b, c in v.cells.items()}) for v in views]
+    pub = [(p.model, {b: s for b, s in p.scores.items() if b in benches}) for p in published]
+    pub = [p for p in pub if p[1]]
+    out = ['<section id="plots"><h2>Plots</h2>']
+    out.append('<h3>Accuracy per benchmark (95% CI)</h3><div class="plots">')
+    out.append(
+        _fig(
+            plots.ci_dots(benches, series, pub),
+            "dots: runs in this store; hollow diamonds: published Chain-of-Thought Hub numbers",
+        )
+    )
+    out.append("</div>")
+    # per-subtask heatmaps: rows = subtasks, columns = configurations
+    for b in benches:
+        subs = sorted({s for v in views for s in v.subtasks.get(b, {})})
+        if len(subs) < 2:
+            continue
+        cols = [f"{i + 1}. {v.label}" for i, v in enumerate(views)]
+        vals = {
+            (s, cols[i]): v.subtasks[b][s]
+            for i, v in enumerate(views)
+            for s in v.subtasks.get(b, {})
+        }
+        out.append(f"<h3>{e(b.upper() if b in HUB_COLUMNS else b)} per subtask</h3>")
+        out.append(plots.heatmap(f"{b} accuracy per subtask", subs, cols, vals, f"heatmap-{b}"))
+    for i, v in enumerate(views):
+        if not v.levels:
+            continue
+        subjects = sorted({s for s, _ in v.levels})
+        lv = sorted({lvl for _, lvl in v.levels}, key=lambda x: (len(x), x))
+        cols = [f"level {x}" for x in lv]
+        vals = {(s, f"level {x}"): got for (s, x), got in v.levels.items()}
+        out.append(f"<h3>MATH subject × level — {i + 1}. {e(v.label)}</h3>")
+        out.append(
+            plots.heatmap(
+                f"subject x level, {v.label}", subjects, cols, vals, f"levels-{v.run.run_id}"
+            )
+        )
+    curves = [(v, b, c) for v in views for b, c in v.curves.items()]
+    if curves:
+        out.append('<h3>Self-consistency: maj@k and pass@k</h3><div class="plots">')
+        for b in sorted({b for _, b, _ in curves}):
+            ser = []
+            for v, bb, c in curves:
+                if bb == b:
+                    ser.append((f"{v.label} maj@k", c.get("maj@k", []), False))
+                    ser.append((f"{v.label} pass@k", c.get("pass@k", []), True))
+            out.append(
+                _fig(
+                    plots.lines(
+                        f"{b}: maj@k (solid), pass@k (dashed)",
+                        ser,
+                        "k",
+                        "accuracy %",
+                        True,
+                        f"curves-{b}",
+                    ),
+                    "",
+                )
+            )
+        out.append("</div>")
+    out.append('<h3>Accuracy against cost, with the Pareto frontier</h3><div class="plots">')
+    for b in benches:
+        tok = [
+            (v.label, cell.tokens_per_item or 0.0, cell.accuracy)
+            for v in views
+            if (cell := v.cells.get(b)) is not None
+        ]
+        usd_pts = [
+            (v.label, cell.cost_per_item or 0.0, cell.accuracy)
+            for v in views
+            if (cell := v.cells.get(b)) is not None
+        ]
+        out.append(
+            _fig(
+                plots.pareto(
+                    f"{b}: accuracy vs tokens per item",
+                    tok,
+                    "tokens per item",
+                    f"pareto-tokens-{b}",
+                ),
+                "",
+            )
+        )
+        out.append(
+            _fig(
+                plots.pareto(
+                    f"{b}: accuracy vs $ per item", usd_pts, "$ per item", f"pareto-usd-{b}"
+                ),
+                "",
+            )
+        )
+    out.append("</div>")
+    out.append('<h3>Completion length by outcome</h3><div class="plots">')
+    for v in views:
+        for b, vals_ in v.lengths.items():
+            trunc = sum(1 for _, k in vals_ if k == "truncated")
+            out.append(
+                _fig(
+                    plots.histogram(f"{b} — {v.label}", vals_, name=f"lengths-{v.run.run_id}-{b}"),
+                    f"{trunc} of {len(vals_)} truncated",
+                )
+            )
+    out.append("</div></section>")
+    return "".join(out)
+
+
+def grader_panel(views: Sequence[RunView], sample_link: str | None = None) -> str:
+    """Rule agreement (share of samples where every alternative extraction and check agreed)
+    and the list of disagreements."""
+    out = ['<section id="grader"><h2>Grader panel</h2>']
+    agree = []
+    for v in views:
+        for b, c in v.cells.items():
+            agree.append((f"{b} · {v.label}", 1 - v.n_disagreements.get(b, 0) / max(1, c.n)))
+    out.append('<div class="plots">')
+    out.append(
+        _fig(
+            plots.bars("rule agreement", agree, "agreement"),
+            "share of samples on which every alternative extraction rule and check "
+            "gives the same verdict",
+        )
+    )
+    out.append("</div>")
+    for v in views:
+        meth = "; ".join(
+            f"{b}: " + ", ".join(f"{m} {n}" for m, n in sorted(ms.items()))
+            for b, ms in v.methods.items()
+        )
+        total = sum(v.n_disagreements.values())
+        out.append(
+            f"<h3>{e(v.label)} <span class='badge'>{e(v.run.run_id)}</span></h3>"
+            f'<p class="note">extraction methods: {e(meth)}</p>'
+        )
+        if not total:
+            out.append('<p class="note">no disagreements</p>')
+            continue
+        shown = len(v.disagreements)
+        opened = " open" if shown <= 20 else ""
+        out.append(
+            f'<details class="disagreements"{opened}><summary>{total} disagreement'
+            f"{'s' if total != 1 else ''}"
+            f"{f' (first {shown} listed)' if shown < total else ''}</summary>"
+        )
+        out.append(
+            '<table class="sortable disagreements"><thead><tr><th>task</th><th>item</th>'
+            "<th>answer</th><th>gold</th><th>method</th><th>check</th><th>verdict</th>"
+            "</tr></thead><tbody>"
+        )
+        for d in v.disagreements:
+            item = e(d.item_id)
+            if sample_link:
+                href = sample_link.format(
+                    run_id=quote(v.run.run_id, safe=""),
+                    task=quote(d.task, safe=""),
+                    item=quote(d.item_id, safe=""),
+                )
+                item = f'<a href="{e(href)}">{item}</a>'
+            verdict = "correct" if d.correct else "wrong"
+            out.append(
+                f"<tr><td>{e(d.task)}</td><td>{item}</td><td>{e(repr(d.answer))}</td>"
+                f"<td>{e(d.gold)}</td><td>{e(d.method)}</td><td>{e(d.check)}</td>"
+                f"<td>{verdict}</td></tr>"
+            )
+        out.append("</tbody></table></details>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def provenance_section(views: Sequence[RunView]) -> str:
+    out = ['<section id="provenance"><h2>Provenance</h2><div class="cols">']
+    for i, v in enumerate(views):
+        rows = "".join(f"<dt>{e(k)}</dt><dd>{e(val)}</dd>" for k, val in v.provenance)
+        out.append(
+            f'<div class="prov" data-run="{e(v.run.run_id)}"><h3>{i + 1}. {e(v.label)}'
+            f'</h3><dl class="prov">{rows}</dl></div>'
+        )
+    out.append("</div></section>")
+    return "".join(out)
+
+
+def report_data(views: Sequence[RunView], published: Sequence[PublishedRow]) -> dict[str, object]:
+    """What the tables show, as data (embedded in the file for tools and tests)."""
+    return {
+        "runs": [
+            {
+                "run_id": v.run.run_id,
+                "label": v.label,
+                "model": safe(v.run.model),
+                "provenance": dict(v.provenance),
+                "cells": {b: c.as_json() for b, c in v.cells.items()},
+                "cost_usd": v.cost_usd,
+                "disagreements": sum(v.n_disagreements.values()),
+            }
+            for v in views
+        ],
+        "published": [
+            {"model": p.model, "scores": p.scores, "source": p.source} for p in published
+        ],
+    }
+
+
+def report_document(
+    views: Sequence[RunView],
+    published: Sequence[PublishedRow],
+    published_note: str,
+    title: str = "cothub report",
+) -> str:
+    """The whole self-contained report file."""
+    with secret_scope():
+        return _document(views, published, published_note, title)
+
+
+def _document(
+    views: Sequence[RunView], published: Sequence[PublishedRow], published_note: str, title: str
+) -> str:
+    from cothub import __version__
+
+    policy = (
+        "default-src 'none'; img-src data:; "
+        f"style-src {csp_hash(CSS)}; script-src {csp_hash(SORT_JS)}; "
+        "base-uri 'none'; form-action 'none'"
+    )
+    made = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    runs = ", ".join(v.run.run_id for v in views) or "none"
+    body = [
+        '<header class="top"><h1>' + e(title) + "</h1>"
+        f'<div class="sub">{len(views)} run{"s" if len(views) != 1 else ""} ({e(runs)}) · '
+        f"generated {made} by cothub {e(__version__)} · {e(published_note)}</div></header><main>",
+        '<section id="board"><h2>Leaderboard</h2>',
+        leaderboard_table(views, published),
+        "</section>",
+        plots_section(views, published),
+        grader_panel(views),
+        provenance_section(views),
+        "</main>",
+        json_block("cothub-data", report_data(views, published)),
+        f"<script>{SORT_JS}</script>",
+    ]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{e(title)}</title><style>{CSS}</style></head><body>"
+        + "".join(body)
+        + "</body></html>\n"
+    )

@@ -1,0 +1,386 @@
+"""What the HTML report and the browser view show, read from the typed store API.
+
+One pass over a run's :class:`~cothub.types.SampleRecord` stream (``Store.records``) gives every
+number a plot needs: per-benchmark cells (accuracy, CI, n, unparsed %, truncated %, accuracy on
+completed items, tokens and $ per item), per-subtask accuracies, MATH subject x level, the
+completion-length distribution by outcome, maj@k / pass@k curves from stored vote stats, and the
+grader's disagreements. Nothing here parses a terminal table.
+
+The published Chain-of-Thought Hub rows are read at run time from a CSV (``--published PATH``,
+default ``$COTHUB_REFERENCE_DIR/cot-hub-leaderboard.csv``); they are never shipped in the package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import csv
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cothub.cost import ItemUsage, PriceTable, accounting
+from cothub.errors import MASK, CothubError, harmless, redact, secrets
+from cothub.store import RunRow, Store
+from cothub.types import SampleRecord
+
+REFERENCE_ENV = "COTHUB_REFERENCE_DIR"
+PUBLISHED_FILE = "cot-hub-leaderboard.csv"
+HUB_COLUMNS = ("gsm8k", "math", "mmlu", "bbh")
+
+MAX_DISAGREEMENTS = 200
+"""Disagreements listed per run (the count is always exact)."""
+
+
+_SCOPE: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar(
+    "cothub_report_secrets", default=None
+)
+
+
+@contextlib.contextmanager
+def secret_scope() -> Iterator[None]:
+    """Read the known secrets once for a whole page or report (not once per text)."""
+    token = _SCOPE.set(tuple(secrets()))
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
+def safe(text: object) -> str:
+    """Text as the report and the view show it: secrets masked, control characters visible."""
+    s = str(text)
+    known = _SCOPE.get()
+    if known is None:
+        return harmless(redact(s))
+    for value in known:
+        if value in s:
+            s = s.replace(value, MASK)
+    if ("://" in s and "@" in s) or any(w in s.lower() for w in ("bearer", "key", "authoriz")):
+        s = redact(s)  # URL credentials and header values: the full rules
+    return harmless(s)
+
+
+@dataclass(slots=True)
+class Cell:
+    """One benchmark (or subtask) of one run."""
+
+    accuracy: float
+    ci95: tuple[float, float]
+    n: int
+    correct: int
+    unparsed: int
+    truncated: int
+    tokens_per_item: float | None
+    cost_per_item: float | None
+
+    @property
+    def unparsed_pct(self) -> float:
+        return 100 * self.unparsed / self.n if self.n else 0.0
+
+    @property
+    def truncated_pct(self) -> float:
+        return 100 * self.truncated / self.n if self.n else 0.0
+
+    @property
+    def completed_accuracy(self) -> float | None:
+        """Accuracy on the items that were not cut off by the token limit."""
+        done = self.n - self.truncated
+        return self.correct_completed / done if done > 0 else None
+
+    correct_completed: int = 0
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "accuracy": self.accuracy,
+            "ci95": list(self.ci95),
+            "n": self.n,
+            "correct": self.correct,
+            "unparsed": self.unparsed,
+            "truncated": self.truncated,
+            "unparsed_pct": self.unparsed_pct,
+            "truncated_pct": self.truncated_pct,
+            "completed_accuracy": self.completed_accuracy,
+            "tokens_per_item": self.tokens_per_item,
+            "cost_per_item": self.cost_per_item,
+        }
+
+
+@dataclass(slots=True)
+class Disagreement:
+    task: str
+    item_id: str
+    answer: str | None
+    gold: str
+    method: str
+    check: str
+    correct: bool
+
+
+@dataclass(slots=True)
+class RunView:
+    """Everything the report and the view show of one run."""
+
+    run: RunRow
+    label: str
+    """``model · strategy`` (a configuration)."""
+    provenance: list[tuple[str, str]]
+    cells: dict[str, Cell]
+    """Benchmark -> its headline cell."""
+    subtasks: dict[str, dict[str, tuple[float, int]]]
+    """Benchmark -> subset -> (accuracy, n)."""
+    levels: dict[tuple[str, str], tuple[float, int]]
+    """(MATH subject, level) -> (accuracy, n)."""
+    lengths: dict[str, list[tuple[int, str]]]
+    """Benchmark -> (completion tokens, ``correct``/``wrong``/``truncated``) per item."""
+    curves: dict[str, dict[str, list[tuple[int, float]]]]
+    """Benchmark -> ``maj@k``/``pass@k`` -> (k, accuracy)."""
+    methods: dict[str, dict[str, int]]
+    """Benchmark -> extraction method -> samples."""
+    disagreements: list[Disagreement]
+    n_disagreements: dict[str, int]
+    cost_usd: float | None
+    n_samples: int = 0
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def _strategy(run: RunRow) -> str:
+    s = run.manifest.strategy
+    return s.spec() if s is not None else "import"
+
+
+def _label(run: RunRow) -> str:
+    return f"{run.model} · {_strategy(run)}"
+
+
+def outcome(rec: SampleRecord) -> str:
+    if rec.completion.finish_reason == "length":
+        return "truncated"
+    return "correct" if rec.grade.correct else "wrong"
+
+
+def _provenance(run: RunRow, prompt_sha: str, cost: float | None) -> list[tuple[str, str]]:
+    import datetime
+
+    from cothub import __version__
+
+    m = run.manifest
+    out: list[tuple[str, str]] = [
+        ("run", run.run_id),
+        ("model", m.model.name),
+        ("endpoint", m.model.base_url or "(local / none)"),
+        ("api", m.model.api or m.prompt_style),
+        ("strategy", _strategy(run)),
+        ("status", run.status),
+    ]
+    if m.scoring:
+        out.append(("scoring", m.scoring))
+    if m.selection is not None:
+        limit, seed = m.selection
+        out.append(("selection", f"limit={limit if limit is not None else 'all'} seed={seed}"))
+    for name, t in m.tasks:
+        out.append((f"{name}: format", f"{t.format} (task version {t.version})"))
+        out.append((f"{name}: exemplars", f"{t.exemplars[0]} sha256:{t.exemplars[1] or '-'}"))
+        for file, digest in t.data:
+            out.append((f"{name}: dataset", f"{file} sha256:{digest}"))
+        if t.generation is not None:
+            gen = ", ".join(f"{k}={v}" for k, v in t.generation.as_json().items())
+            out.append((f"{name}: generation", gen))
+        if t.params:
+            out.append((f"{name}: params", ", ".join(f"{k}={v}" for k, v in t.params)))
+        if t.subsets:
+            out.append((f"{name}: subsets", ", ".join(t.subsets)))
+    out.append(("prompts sha256", prompt_sha))
+    out.append(("grader", m.grader or "-"))
+    if m.rescored_from:
+        out.append(("rescored from", f"{m.rescored_from} with {m.grader_version}"))
+    out.append(("report by", f"cothub {__version__}"))
+    when = datetime.datetime.fromtimestamp(run.created_at, datetime.timezone.utc)
+    out.append(("date", when.strftime("%Y-%m-%d %H:%M UTC")))
+    if run.wall_s is not None:
+        out.append(("wall time", f"{run.wall_s:.1f} s"))
+    out.append(("cost", "unpriced" if cost is None else f"${cost:.4f}"))
+    return [(safe(k), safe(v)) for k, v in out]
+
+
+def _vote_curve(stats: list[dict[str, object]]) -> dict[str, list[tuple[int, float]]]:
+    from cothub.strategies.self_consistency import VoteStats, curve
+
+    votes = []
+    for d in stats:
+        answers, correct, group = d.get("answers"), d.get("correct"), d.get("group")
+        if not (isinstance(answers, list) and isinstance(correct, list)):
+            continue
+        if not isinstance(group, list) or len(group) != len(correct) or not correct:
+            continue
+        votes.append(
+            VoteStats(tuple(answers), tuple(bool(c) for c in correct), tuple(int(g) for g in group))
+        )
+    if not votes or len({len(v.correct) for v in votes}) != 1 or len(votes[0].correct) < 2:
+        return {}
+    c = curve(votes)
+    return {
+        "maj@k": [(k, e.accuracy) for k, e in zip(c.k, c.maj, strict=True)],
+        "pass@k": [(k, e.accuracy) for k, e in zip(c.k, c.pass_at, strict=True)],
+    }
+
+
+def run_view(store: Store, run: RunRow, prices: PriceTable) -> RunView:
+    """One pass over the run's stored samples."""
+    price = prices.lookup(run.model)
+    by_task: dict[str, list[ItemUsage]] = {}
+    counts: dict[str, list[int]] = {}  # correct, unparsed, truncated, correct_completed, n
+    sub: dict[tuple[str, str], list[int]] = {}
+    levels: dict[tuple[str, str], list[int]] = {}
+    lengths: dict[str, list[tuple[int, str]]] = {}
+    votes: dict[str, list[dict[str, object]]] = {}
+    methods: dict[str, dict[str, int]] = {}
+    dis: list[Disagreement] = []
+    n_dis: dict[str, int] = {}
+    digest = hashlib.sha256()
+    n = 0
+    for rec in store.records(run.run_id):
+        n += 1
+        task, g, c = rec.task, rec.grade, rec.completion
+        digest.update(json.dumps(rec.prompt.as_json(), sort_keys=True).encode())
+        by_task.setdefault(task, []).append(ItemUsage.of(rec))
+        k = counts.setdefault(task, [0, 0, 0, 0, 0])
+        trunc = c.finish_reason == "length"
+        k[0] += g.correct
+        k[1] += g.answer is None
+        k[2] += trunc
+        k[3] += g.correct and not trunc
+        k[4] += 1
+        if rec.sample.subset:
+            s = sub.setdefault((task, rec.sample.subset), [0, 0])
+            s[0] += g.correct
+            s[1] += 1
+            level = dict(rec.sample.tags).get("level")
+            if level is not None:
+                lv = levels.setdefault((rec.sample.subset, str(level)), [0, 0])
+                lv[0] += g.correct
+                lv[1] += 1
+        lengths.setdefault(task, []).append((c.completion_tokens, outcome(rec)))
+        m = methods.setdefault(task, {})
+        m[g.method] = m.get(g.method, 0) + 1
+        if rec.stats is not None:
+            votes.setdefault(task, []).append(rec.stats.as_json())
+        if g.disagreement:
+            n_dis[task] = n_dis.get(task, 0) + 1
+            if len(dis) < MAX_DISAGREEMENTS:
+                dis.append(
+                    Disagreement(
+                        task, rec.sample.id, g.answer, rec.sample.gold, g.method, g.check, g.correct
+                    )
+                )
+    cells: dict[str, Cell] = {}
+    total_cost: float | None = 0.0 if price is not None else None
+    for task, items in by_task.items():
+        acct = accounting(items, price)
+        correct, unparsed, truncated, done_ok, count = counts[task]
+        head = (run.summary or {}).get(task)
+        from cothub.scoring.stats import wilson
+
+        acc, ci = (head.accuracy, head.ci95) if head else (correct / count, wilson(correct, count))
+        per = acct["tokens_per_item"]
+        tokens = None if per["prompt"] is None else per["prompt"] + per["completion"]
+        cells[task] = Cell(
+            acc, ci, count, correct, unparsed, truncated, tokens, acct["cost_per_item"], done_ok
+        )
+        if total_cost is not None and acct["cost_usd"] is not None:
+            total_cost += acct["cost_usd"]
+    subtasks: dict[str, dict[str, tuple[float, int]]] = {}
+    for (task, subset), (ok, cnt) in sorted(sub.items()):
+        subtasks.setdefault(task, {})[subset] = (ok / cnt, cnt)
+    curves = {t: cv for t, v in votes.items() if (cv := _vote_curve(v))}
+    return RunView(
+        run=run,
+        label=safe(_label(run)),
+        provenance=_provenance(run, digest.hexdigest(), total_cost),
+        cells=cells,
+        subtasks=subtasks,
+        levels={k: (ok / cnt, cnt) for k, (ok, cnt) in levels.items()},
+        lengths=lengths,
+        curves=curves,
+        methods=methods,
+        disagreements=dis,
+        n_disagreements=n_dis,
+        cost_usd=total_cost,
+        n_samples=n,
+    )
+
+
+def collect(store: Store, run_ids: Sequence[str], prices: PriceTable) -> list[RunView]:
+    """Views of the given runs (ids or unique prefixes); none given: every stored run."""
+    runs = [store.run(r) for r in run_ids] if run_ids else store.runs()
+    seen: set[str] = set()
+    out = []
+    for run in runs:
+        if run.run_id in seen:
+            continue
+        seen.add(run.run_id)
+        out.append(run_view(store, run, prices))
+    return out
+
+
+# ---- the published Chain-of-Thought Hub rows -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedRow:
+    model: str
+    scores: dict[str, float]
+    """Benchmark (gsm8k, math, mmlu, bbh) -> accuracy in [0, 1]."""
+    source: str
+    """Where the numbers come from (paper, website) and the repository and commit read."""
+    origin: str = ""
+    """The repository, commit and file the row was read from."""
+
+
+def default_published_path() -> Path | None:
+    """``$COTHUB_REFERENCE_DIR/cot-hub-leaderboard.csv``, else the development layout's
+    ``../shared/reference`` next to the checkout; None when neither exists."""
+    env = os.environ.get(REFERENCE_ENV)
+    candidates = [Path(env).expanduser() / PUBLISHED_FILE] if env else []
+    candidates.append(Path(__file__).resolve().parents[4] / "shared" / "reference" / PUBLISHED_FILE)
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def read_published(path: Path) -> list[PublishedRow]:
+    """The published leaderboard CSV (columns model, gsm8k, math, mmlu, bbh, sources, repo,
+    commit, ...; scores in percent)."""
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise CothubError(f"cannot read the published leaderboard {path}: {e}") from None
+    out = []
+    for r in rows:
+        scores: dict[str, float] = {}
+        for col in HUB_COLUMNS:
+            value = (r.get(col) or "").strip()
+            try:
+                scores[col] = float(value) / 100
+            except ValueError:
+                continue
+        if not scores or not r.get("model"):
+            continue
+        where = ", ".join(
+            x for x in (r.get("repo"), (r.get("commit") or "")[:12], r.get("path")) if x
+        )
+        source = (
+            f"{r.get('sources') or 'Chain-of-Thought Hub'} — via {where}"
+            if where
+            else (r.get("sources") or "Chain-of-Thought Hub")
+        )
+        out.append(PublishedRow(safe(r["model"]), scores, safe(source), safe(where)))
+    return out
+
+
+def benchmarks(views: Iterable[RunView]) -> list[str]:
+    """Benchmarks in display order: the hub's four first, then the rest by name."""
+    names = {t for v in views for t in v.cells}
+    return sorted(names, key=lambda t: (HUB_COLUMNS.index(t) if t in HUB_COLUMNS else 9, t))
