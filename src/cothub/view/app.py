@@ -16,7 +16,6 @@ import itertools
 import json
 import operator
 import re
-import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,6 +49,13 @@ from cothub.report.views import (
     secret_scope,
 )
 from cothub.store import RunRow, Store
+from cothub.store.browse import (
+    list_rows,
+    sample_counts,
+    sample_index,
+    sample_record,
+    search_texts,
+)
 from cothub.types import GradedStep, SampleRecord
 
 PAGE = 50
@@ -63,10 +69,6 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
-_LIST_COLUMNS = (
-    "task, item_id, subset, correct, answer, finish_reason, disagreement, check_name, "
-    "completion_tokens, substr(completion, 1, 160), gold"
-)
 
 
 class RunIndex:
@@ -75,23 +77,18 @@ class RunIndex:
     store's wide rows. Built with one query on first use; texts for search load on the first
     search."""
 
-    def __init__(self, db: sqlite3.Connection, run_id: str) -> None:
-        rows = db.execute(
-            "SELECT rowid, task, item_id, subset, correct, answer IS NULL, "
-            "finish_reason = 'length', disagreement, check_name FROM samples WHERE run_id = ? "
-            "ORDER BY task, rowid",
-            (run_id,),
-        ).fetchall()
+    def __init__(self, store: Store, run_id: str) -> None:
+        rows = sample_index(store, run_id)
         self.run_id = run_id
-        self.rowid = [r[0] for r in rows]
-        self.task = [r[1] for r in rows]
-        self.item = [r[2] for r in rows]
-        self.subset = [r[3] for r in rows]
-        self.correct = bytes(1 if r[4] else 0 for r in rows)
-        self.unparsed = bytes(1 if r[5] else 0 for r in rows)
-        self.truncated = bytes(1 if r[6] else 0 for r in rows)
-        self.disagreement = bytes(1 if r[7] else 0 for r in rows)
-        self.check = [r[8] for r in rows]
+        self.rowid = [r.rowid for r in rows]
+        self.task = [r.task for r in rows]
+        self.item = [r.item_id for r in rows]
+        self.subset = [r.subset for r in rows]
+        self.correct = bytes(r.correct for r in rows)
+        self.unparsed = bytes(r.unparsed for r in rows)
+        self.truncated = bytes(r.truncated for r in rows)
+        self.disagreement = bytes(r.disagreement for r in rows)
+        self.check = [r.check for r in rows]
         self.position = {
             (t, i): n for n, (t, i) in enumerate(zip(self.task, self.item, strict=True))
         }
@@ -99,7 +96,7 @@ class RunIndex:
         self._masks: dict[tuple[str, str], bytes] = {}
         self._blob: str | None = None
         self._starts: list[int] = []
-        self._db = db
+        self._store = store
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -112,13 +109,7 @@ class RunIndex:
         separator that no query holds; one ``str.find`` pass over it answers a search."""
         with self._lock:
             if self._blob is None:
-                got = dict(
-                    self._db.execute(
-                        "SELECT rowid, lower(item_id || char(10) || question || char(10) || "
-                        "completion) FROM samples WHERE run_id = ?",
-                        (self.run_id,),
-                    )
-                )
+                got = search_texts(self._store, self.run_id)
                 texts = [got.get(r, "").replace("\0", " ") for r in self.rowid]
                 starts, at = [], 0
                 for t in texts:
@@ -200,7 +191,7 @@ class _Ctx:
             got = self._index.get(run.run_id)
         if got is not None and got[0] == run.updated_at:
             return got[1]
-        idx = RunIndex(self.db(), run.run_id)
+        idx = RunIndex(self.store(), run.run_id)
         with self._lock:
             self._index[run.run_id] = (run.updated_at, idx)
         return idx
@@ -235,24 +226,14 @@ class _Ctx:
         with self._lock:
             if self._counts is not None and self._counts[0] == key:
                 return self._counts[1]
-        got = dict(self.db().execute("SELECT run_id, COUNT(*) FROM samples GROUP BY run_id"))
+        got = sample_counts(self.store())
         with self._lock:
             self._counts = (key, got)
         return got
 
     def rows(self, rowids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
         """The list columns of these samples, by rowid."""
-        if not rowids:
-            return {}
-        marks = ",".join("?" * len(rowids))
-        got = (
-            self.db()
-            .execute(
-                f"SELECT rowid, {_LIST_COLUMNS} FROM samples WHERE rowid IN ({marks})", list(rowids)
-            )
-            .fetchall()
-        )
-        return {r[0]: tuple(r[1:]) for r in got}
+        return list_rows(self.store(), rowids)
 
     def summary_html(self, run: RunRow, render: Any) -> str:
         with self._lock:
@@ -270,10 +251,6 @@ class _Ctx:
             s = Store(self.path, readonly=True)
             self._local.store = s
         return s
-
-    def db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection = self.store()._db
-        return db
 
     def run(self, run_id: str) -> RunRow:
         return self.store().run(run_id)
@@ -304,20 +281,7 @@ class _Ctx:
         return out
 
     def record(self, run_id: str, task: str, item: str) -> SampleRecord | None:
-        from cothub.store.sqlite import _SAMPLE_COLUMNS, _SAMPLE_COLUMNS_V4
-
-        store = self.store()
-        have = {r[1] for r in self.db().execute("PRAGMA table_info(samples)")}
-        cols = _SAMPLE_COLUMNS if "choices" in have else _SAMPLE_COLUMNS_V4
-        row = (
-            self.db()
-            .execute(
-                f"SELECT {cols} FROM samples WHERE run_id=? AND task=? AND item_id=?",
-                (run_id, task, item),
-            )
-            .fetchone()
-        )
-        return None if row is None else store._record(row)
+        return sample_record(self.store(), run_id, task, item)
 
 
 # ---- layout ------------------------------------------------------------------------------------
