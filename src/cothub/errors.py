@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 
 
 class CothubError(Exception):
@@ -55,9 +56,12 @@ def secrets() -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
-def redact(text: str) -> str:
-    """``text`` with known secrets, URL credentials and header values replaced by ``***``."""
-    for value in secrets():
+def redact(text: str, known: Sequence[str] | None = None) -> str:
+    """``text`` with known secrets, URL credentials and header values replaced by ``***``.
+
+    ``known``: the secrets to mask, when the caller read :func:`secrets` once for many texts
+    (a report page masks thousands)."""
+    for value in secrets() if known is None else known:
         if value in text:
             text = text.replace(value, MASK)
     if "://" in text and "@" in text:

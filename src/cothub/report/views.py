@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cothub.cost import ItemUsage, PriceTable, accounting
-from cothub.errors import MASK, CothubError, harmless, redact, secrets
+from cothub.errors import CothubError, harmless, redact, secrets
 from cothub.store import RunRow, Store
 from cothub.types import SampleRecord
 
@@ -52,16 +52,7 @@ def secret_scope() -> Iterator[None]:
 
 def safe(text: object) -> str:
     """Text as the report and the view show it: secrets masked, control characters visible."""
-    s = str(text)
-    known = _SCOPE.get()
-    if known is None:
-        return harmless(redact(s))
-    for value in known:
-        if value in s:
-            s = s.replace(value, MASK)
-    if ("://" in s and "@" in s) or any(w in s.lower() for w in ("bearer", "key", "authoriz")):
-        s = redact(s)  # URL credentials and header values: the full rules
-    return harmless(s)
+    return harmless(redact(str(text), _SCOPE.get()))
 
 
 @dataclass(slots=True)
