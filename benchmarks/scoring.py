@@ -13,6 +13,7 @@ import os
 import time
 
 from cothub.data.source import DataSource
+from cothub.errors import CothubError
 from cothub.tasks import TASKS, PromptOptions
 
 ANSWER = {
@@ -20,6 +21,18 @@ ANSWER = {
     "math": "We simplify.\nThe final answer is $\\boxed{{{gold}}}$.",
     "mmlu": "Let's think step by step. The answer is ({gold}).",
     "bbh": "Let's think step by step. So the answer is {gold}.",
+    "bbeh": "Let me think.\nThe answer is: {gold}",
+    "theoremqa": "Let me think.\nTherefore, the answer is {gold}.",
+    "musr": "Let me think.\nANSWER: {gold}",
+    "ceval": "{gold}",
+    "cmmlu": "{gold}",
+    "math500": "We simplify.\nThe final answer is $\\boxed{{{gold}}}$.",
+    "mmlu-pro": "Let's think step by step. The answer is ({gold}).",
+    "gsm8k-platinum": "Let's think step by step.\nThe answer is {gold}.",
+    "aime2024": "So the answer is $\\boxed{{{gold}}}$.",
+    "aime2025": "So the answer is $\\boxed{{{gold}}}$.",
+    "aime2026": "So the answer is $\\boxed{{{gold}}}$.",
+    "gpqa-diamond": "Let me think.\nAnswer: {gold}",
 }
 
 
@@ -32,7 +45,11 @@ def main() -> None:
     for name in args.tasks:
         task = TASKS[name]
         t0 = time.perf_counter()
-        samples = task.load(data, []).samples
+        try:
+            samples = task.load(data, []).samples
+        except CothubError as e:  # a Hub-only benchmark, offline
+            print(f"{name:6} skipped: {e}")
+            continue
         t1 = time.perf_counter()
         for style in ("completions", "chat"):
             prompter = task.prompter(data, task.default_format, PromptOptions(style=style))

@@ -30,6 +30,7 @@ from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
 from cothub.types import Grade, Sample
 
 __all__ = [
+    "GROUPS",
     "HUB",
     "TASKS",
     "Configurable",
@@ -68,10 +69,28 @@ TASKS.register("math", "cothub.tasks.math_task:MATH")
 TASKS.register("mmlu", "cothub.tasks.mmlu:MMLU")
 TASKS.register("bbh", "cothub.tasks.bbh:BBH")
 TASKS.register("humaneval", "cothub.tasks.humaneval:HumanEval")
+TASKS.register("bbeh", "cothub.tasks.bbeh:BBEH")
+TASKS.register("theoremqa", "cothub.tasks.theoremqa:TheoremQA")
+TASKS.register("musr", "cothub.tasks.musr:MuSR")
+TASKS.register("ceval", "cothub.tasks.ceval:CEval")
+TASKS.register("cmmlu", "cothub.tasks.ceval:CMMLU")
+TASKS.register("math500", "cothub.tasks.math500:MATH500")
+TASKS.register("mmlu-pro", "cothub.tasks.mmlu_pro:MMLUPro")
+TASKS.register("gsm8k-platinum", "cothub.tasks.hub_sets:GSM8KPlatinum")
+TASKS.register("aime2024", "cothub.tasks.hub_sets:aime2024")
+TASKS.register("aime2025", "cothub.tasks.hub_sets:aime2025")
+TASKS.register("aime2026", "cothub.tasks.hub_sets:aime2026")
+TASKS.register("gpqa-diamond", "cothub.tasks.hub_sets:GPQADiamond")
 
 HUB = ("gsm8k", "math", "mmlu", "bbh")
 """``cothub run hub``: the four headline benchmarks of Chain-of-Thought Hub (the leaderboard shows
 them first, in this order)."""
+
+HUB_2026 = ("math500", "bbeh", "mmlu-pro", "theoremqa")
+"""``cothub run hub-2026``: the harder successors of the hub's benchmarks."""
+
+GROUPS: dict[str, tuple[str, ...]] = {"hub": HUB, "hub-2026": HUB_2026}
+"""Names that stand for several tasks on the command line (``cothub run hub-2026``)."""
 
 
 def register_task(task: TaskT) -> TaskT:

@@ -15,7 +15,7 @@ from cothub.errors import CothubError
 from cothub.prompts.format import PromptFormat
 from cothub.types import ApiStyle, Grade, Prompt, Sample
 
-Aggregate = Literal["micro", "macro"]
+Aggregate = Literal["micro", "macro", "harmonic"]
 Selection = Literal["random", "complexity"]
 T = TypeVar("T")
 
@@ -38,6 +38,15 @@ class PromptOptions:
     ``random`` (the usual: a seeded draw, a file as written) or ``complexity`` (the most reasoning
     steps, Fu et al. 2023). Honoured by the tasks that have a pool (GSM8K, MATH); MMLU and BBH
     keep their published exemplar sets."""
+    perturb: str | None = None
+    """A named exemplar transform (``--perturb``, :mod:`cothub.prompts.perturb`), seeded with
+    ``seed``; None: the exemplars as chosen."""
+    shots: int | None = None
+    """``--shots``: few-shot exemplars to keep at most, within what the format has; None: the
+    format's own number. Applied by :func:`cothub.prompts.fit` for every task."""
+    system_prompt: str | None = None
+    """``--system-prompt``: put in front of every prompt (a system turn in chat, the head of a
+    text); None: none. Applied by :func:`cothub.prompts.fit` for every task."""
 
 
 def reasoning_steps(rationale: str) -> int:
@@ -61,6 +70,9 @@ class Prompter:
     """Where the exemplars came from (file path, ``train:seed=0``, or ``none``)."""
     exemplar_hash: str
     """sha256 of the exemplar text, recorded in the manifest."""
+    perturbation: dict[str, object] | None = None
+    """``--perturb``: name, seed and the transformed exemplars, recorded in the manifest (only
+    then, so other runs keep their ids); None: none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +94,8 @@ class Task(ABC):
     default_format: PromptFormat
     subsets: tuple[str, ...] = ()
     aggregate: Aggregate = "micro"
-    """Headline over subsets: item-weighted (``micro``) or unweighted mean (``macro``)."""
+    """Headline over subsets: item-weighted (``micro``), unweighted mean (``macro``), or the
+    adjusted harmonic mean of the subsets' accuracies (``harmonic``, BBEH's headline)."""
     breakdowns: tuple[str, ...] = ()
     """Sample tags to report accuracy by (``level`` for MATH, ``category`` for MMLU)."""
     slow_grader: bool = False
