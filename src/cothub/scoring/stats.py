@@ -5,6 +5,7 @@
 - :func:`mcnemar_exact`: the exact two-sided McNemar test of paired verdicts (two runs on the
   same items; an item's verdict before and after self-refinement).
 - :func:`pass_at_k`: the unbiased pass@k estimate from n samples of which c are correct.
+- :func:`holm`: Holm-Bonferroni adjusted p-values of a family of tests (a study's grid).
 
 Pure functions of counts and floats; nothing here knows about runs or records.
 """
@@ -74,3 +75,18 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:
         return 1.0
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (Holm 1979), in the order given: the i-th smallest p is
+    multiplied by (m - i), running maxima keep the adjusted values monotone, capped at 1.
+    Controls the family-wise error rate under any dependence between the tests; an adjusted
+    p below alpha rejects exactly the hypotheses Holm's step-down procedure rejects at alpha."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted

@@ -20,7 +20,7 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cothub.data.source import DataSource, Rows, load_hub, sha256_text
@@ -35,6 +35,7 @@ from cothub.prompts import (
     completion,
     fit,
 )
+from cothub.prompts.perturb import describe, perturb
 from cothub.scoring.choice import grade_bbh
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
 from cothub.types import Grade, Prompt, Sample
@@ -236,6 +237,12 @@ class BBH(Task):
     ) -> Prompter:
         fmt = self.prompt_format(fmt)
         files, folder = self._prompt_files(data, fmt.reasoning, options.prompt_file)
+        perturbation = None
+        if options.perturb is not None and fmt.fewshot:  # each task's set, seeded alike
+            seed = options.seed
+            changed = {t: perturb(p.shots, options.perturb, seed) for t, p in files.items()}
+            files = {t: replace(p, shots=tuple(changed[t])) for t, p in files.items()}
+            perturbation = describe(options.perturb, options.seed, changed)
         shots = {t: (len(p.shots) if fmt.fewshot else 0) for t, p in files.items()}
         build = _chat if options.style == "chat" else _completion
 
@@ -254,7 +261,7 @@ class BBH(Task):
         listing = "\n".join(
             f"{t} {sha256_text(_prefix(p, shots[t], fmt.cot))}" for t, p in files.items()
         )
-        return Prompter(render, folder, sha256_text(listing))
+        return Prompter(render, folder, sha256_text(listing), perturbation)
 
     def choices(self, sample: Sample, fmt: PromptFormat | str) -> list[str] | None:
         """Answer-only formats: the item's options, written as the answer follows ``A:``: the

@@ -38,6 +38,7 @@ from cothub.prompts import (
     fit,
     parse_exemplars,
 )
+from cothub.prompts.perturb import perturbed
 from cothub.scoring.numeric import grade_numeric, numbers_equal
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task, most_complex
 from cothub.types import Grade, Prompt, Sample
@@ -164,6 +165,9 @@ class GSM8K(Task):
         verbatim, source = "", "none"
         if fmt.fewshot:
             exemplars, verbatim, source = self._exemplars(data, options)
+        exemplars, perturbation = perturbed(exemplars, options.perturb, options.seed)
+        if perturbation is not None:
+            verbatim = ""  # the file as written is no longer the prompt
         shots = [e.format(_SHOT_COT if fmt.cot else _SHOT_DIRECT) for e in exemplars]
         # All exemplars of a published CoT file: the file, byte for byte.
         whole = [verbatim] if fmt.cot and verbatim else shots
@@ -187,7 +191,8 @@ class GSM8K(Task):
             budget = options.max_prompt_tokens
             return fit(lambda k: render(sample, k), len(exemplars), budget, f"gsm8k {sample.id}")
 
-        return Prompter(fitted, source, sha256_text(block) if exemplars else "")
+        digest = sha256_text(block) if exemplars else ""
+        return Prompter(fitted, source, digest, perturbation if exemplars else None)
 
     def equivalent(self, a: str, b: str) -> bool:
         return numbers_equal(a, b)

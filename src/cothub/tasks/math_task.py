@@ -39,6 +39,7 @@ from cothub.prompts import (
     fit,
     parse_exemplars,
 )
+from cothub.prompts.perturb import perturbed
 from cothub.scoring.math_equiv import grade_math, math_equal
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Selection, Task, most_complex
 from cothub.types import Grade, Prompt, Sample
@@ -245,6 +246,9 @@ class MATH(Task):
         verbatim, source = "", "none"
         if self.prompt_format(fmt).fewshot:
             exemplars, verbatim, source = self._exemplars(data, options)
+        exemplars, perturbation = perturbed(exemplars, options.perturb, options.seed)
+        if perturbation is not None:
+            verbatim = ""  # the file as written is no longer the prompt
         # shots[k]: the exemplars a k-shot prompt keeps (the first k, or the k with most steps)
         shots = [_shots(exemplars, k, options.selection) for k in range(len(exemplars) + 1)]
         blocks = [[e.format(_SHOT) for e in kept] for kept in shots]
@@ -266,7 +270,7 @@ class MATH(Task):
             return fit(lambda k: render(sample, k), len(exemplars), budget, f"math {sample.id}")
 
         digest = sha256_text("\n".join(blocks[-1])) if exemplars else ""
-        return Prompter(fitted, source, digest)
+        return Prompter(fitted, source, digest, perturbation if exemplars else None)
 
     def equivalent(self, a: str, b: str) -> bool:
         return math_equal(a, b)[0]

@@ -37,7 +37,7 @@ import csv
 import hashlib
 import io
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ from cothub.prompts import (
     completion,
     fit,
 )
+from cothub.prompts.perturb import describe, perturb
 from cothub.scoring.choice import grade_mmlu
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
 from cothub.types import Grade, Prompt, Sample
@@ -282,6 +283,14 @@ class MMLU(Task):
             subjects, source, digest = self._cot_shots(data, options.prompt_file, chat)
         else:
             subjects, source, digest = self._dev_shots(data, chat)
+        perturbation = None
+        if options.perturb is not None and fmt.fewshot:
+            if fmt.cot:  # its exemplars are whole replies, not a rationale and an answer
+                raise CothubError("--perturb applies to mmlu's fewshot-direct format only")
+            seed = options.seed
+            changed = {s: perturb(v.shots, options.perturb, seed) for s, v in subjects.items()}
+            subjects = {s: replace(v, shots=tuple(changed[s])) for s, v in subjects.items()}
+            perturbation = describe(options.perturb, options.seed, changed)
         render = _chat_renderer(subjects, fmt.cot) if chat else _text_renderer(subjects, fmt.cot)
 
         def fitted(sample: Sample) -> Prompt:
@@ -290,7 +299,7 @@ class MMLU(Task):
                 lambda k: render(sample, k), n, options.max_prompt_tokens, f"mmlu {sample.id}"
             )
 
-        return Prompter(fitted, source, digest)
+        return Prompter(fitted, source, digest, perturbation)
 
     def _dev_shots(self, data: DataSource, chat: bool) -> tuple[dict[str, _Subject], str, str]:
         """The five dev rows of every subject, in file order (as Hendrycks' ``gen_prompt``)."""

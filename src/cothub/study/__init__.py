@@ -1,0 +1,72 @@
+"""``cothub study NAME``: the questions of the reasoning literature, one command each.
+
+    cothub study formats gsm8k mmlu --model openai/gpt-4o-mini --limit 200 --json formats.json
+
+A study is data (:class:`StudySpec`: a grid of :class:`Cell` and the paired :class:`Contrast`
+between them); every cell is an ordinary cached, resumable run in the store, so a re-run sends
+nothing and an interrupted study resumes. The analysis pairs every delta on the items both
+cells graded, tests it with the exact McNemar test and Holm-corrects over the whole study.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from cothub.study.analysis import CORRECTION, Curve, CurvePoint, Delta, Point, StudyResult, analyse
+from cothub.study.execute import CellRun, StudySettings, run_grid
+from cothub.study.spec import (
+    STUDIES,
+    Cell,
+    Contrast,
+    StudyOptions,
+    StudySpec,
+    builtin,
+    load_spec,
+    spec_from_dict,
+)
+
+__all__ = [
+    "CORRECTION",
+    "STUDIES",
+    "Cell",
+    "CellRun",
+    "Contrast",
+    "Curve",
+    "CurvePoint",
+    "Delta",
+    "Point",
+    "StudyOptions",
+    "StudyResult",
+    "StudySettings",
+    "StudySpec",
+    "analyse",
+    "builtin",
+    "load_spec",
+    "run_grid",
+    "run_study",
+    "spec_from_dict",
+]
+
+
+def run_study(spec: StudySpec, settings: StudySettings, progress: bool = False) -> StudyResult:
+    """Run (or resume, or read back) every cell of ``spec``, then analyse the cells; scaling
+    studies get the published hub rows of their models beside them, where they match."""
+    result = analyse(spec, run_grid(spec, settings, progress))
+    if spec.analysis == "scaling":
+        result = replace(result, published=tuple(_published(settings)))
+    return result
+
+
+def _published(settings: StudySettings) -> list[dict[str, object]]:
+    from cothub.study.analysis import published_rows
+
+    try:
+        from cothub.report.views import default_published_path, read_published
+    except ImportError:  # the report package is optional to a study
+        return []
+    path = default_published_path()
+    if path is None:
+        return []
+    rows = [(r.model, r.scores, r.source) for r in read_published(path)]
+    tasks = [t.split("/", 1)[0].split(":", 1)[0].lower() for t in settings.tasks]
+    return published_rows(settings.models, tasks, rows)

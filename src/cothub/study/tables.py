@@ -1,0 +1,93 @@
+"""A study's result as terminal tables: accuracy per cell, then the paired deltas."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from cothub.study.analysis import StudyResult
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x * 100:.1f}"
+
+
+def print_result(result: StudyResult, console: Console) -> None:
+    """The accuracy table, the curves, the deltas with their tests, and the summary lines."""
+    budget = result.analysis == "budget"
+    acc = Table(title=f"study {result.name}: {result.description}")
+    for col in ("model", "cell", "task", "n", "accuracy %", "95% CI"):
+        acc.add_column(col, justify="right" if col in ("n", "accuracy %", "95% CI") else "left")
+    if budget:
+        for col in ("truncated %", "completed acc %", "bounds %", "tokens"):
+            acc.add_column(col, justify="right")
+    if result.analysis == "scaling":
+        acc.add_column("size (B)", justify="right")
+    for p in result.points:
+        row = [
+            p.model,
+            p.cell,
+            p.task,
+            str(p.n),
+            _pct(p.accuracy),
+            f"{_pct(p.ci95[0])}-{_pct(p.ci95[1])}",
+        ]
+        if budget:
+            e = p.extra
+            done = e.get("accuracy_completed")
+            row += [
+                _pct(float(str(e["truncation_rate"]))),
+                _pct(None if done is None else float(str(done))),
+                f"{_pct(float(str(e['lower'])))}-{_pct(float(str(e['upper'])))}",
+                f"{float(str(e['completion_tokens'])):.0f}",
+            ]
+        if result.analysis == "scaling":
+            size = p.extra.get("size_b")
+            row.append("?" if size is None else f"{float(str(size)):g}")
+        acc.add_row(*row)
+    console.print(acc)
+    for c in result.curves:
+        t = Table(title=f"{c.model} · {c.cell} · {c.task}: maj@k and pass@k")
+        for col in ("k", "maj@k %", "95% CI", "pass@k %", "tokens/item"):
+            t.add_column(col, justify="right")
+        for q in c.points:
+            t.add_row(
+                str(q.k),
+                _pct(q.maj),
+                f"{_pct(q.maj_ci95[0])}-{_pct(q.maj_ci95[1])}",
+                _pct(q.pass_at),
+                f"{q.tokens:.0f}",
+            )
+        console.print(t)
+    if result.deltas:
+        d = Table(title=f"paired deltas (exact McNemar, {result.correction}-corrected)")
+        for col in ("contrast", "model", "task", "pairs", "delta", "b/c", "p", "p adj", "sig"):
+            d.add_column(col, justify="left" if col in ("contrast", "model", "task") else "right")
+        for x in result.deltas:
+            d.add_row(
+                x.contrast,
+                x.model,
+                x.task,
+                str(x.n),
+                f"{x.delta * 100:+.1f}",
+                f"{x.b}/{x.c}",
+                f"{x.p:.3g}",
+                f"{x.p_adjusted:.3g}",
+                "*" if x.significant else "",
+            )
+        console.print(d)
+    if result.published:
+        pub = Table(title="published Chain-of-Thought Hub rows of these models")
+        for col in ("model", "published as", "task", "accuracy %", "source"):
+            pub.add_column(col)
+        for r in result.published:
+            pub.add_row(
+                str(r["model"]),
+                str(r["published_as"]),
+                str(r["task"]),
+                _pct(float(str(r["accuracy"]))),
+                str(r["source"])[:60],
+            )
+        console.print(pub)
+    for line in result.summary:
+        console.print(line)
