@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from cothub.data.source import DataSource
 from cothub.errors import CothubError
-from cothub.extract.choice import parse_choices
 from cothub.models import Backend, ModelSpec, check_settings, make_backend, parse_model
+from cothub.prompts.fit import counting_with
 from cothub.runner import Progress, RunConfig, Runner, RunResult, plan
 from cothub.store import open_store
 from cothub.tasks import resolve_task
@@ -34,7 +35,12 @@ def evaluate(
     spec = parse_model(model)
     preflight(config, [model], base_url, model_args, data_dir)
     data = DataSource.resolve(data_dir)
-    plans = plan(config, data, config.options.style)
+    # A local model counts prompt tokens with its tokenizer, known once it is loaded: until
+    # then prompts are not fitted (the characters / 4 estimate could refuse one that fits).
+    tokenized = spec.provider == "hf" and config.max_context is not None
+    plans = plan(
+        replace(config, max_context=None) if tokenized else config, data, config.options.style
+    )
     for p in plans:  # before a backend loads anything (a local model takes minutes)
         check_settings(spec.provider, p.config)
     if model_args:
@@ -58,8 +64,12 @@ def evaluate(
         finally:
             await backend.aclose()
 
+    counter = getattr(backend, "count_tokens", None)
     try:
-        result = asyncio.run(go())
+        with counting_with(counter if callable(counter) else None):
+            if tokenized:  # fitted now, every prompt counted in the model's own tokens
+                plans = plan(config, data, config.options.style)
+            result = asyncio.run(go())
     finally:
         store.close()
     if json_path is not None:
@@ -80,6 +90,12 @@ def preflight(
     spends anything. Returns the specs, duplicates dropped."""
     specs = parse_models(models)
     DataSource.resolve(data_dir)  # a data folder that is not there is named first
+    from cothub.tasks import GROUPS
+
+    for given in config.tasks:  # then the tasks, sub-tasks and format (nothing is loaded)
+        for name in GROUPS.get(given.lower(), [given]):
+            task, _ = resolve_task(name)
+            task.prompt_format(config.format or "")
     for text in specs:
         spec = parse_model(text)
         check_settings(
@@ -192,6 +208,8 @@ def grade(task: str, completion: str, gold: str, question: str = "", fmt: str = 
     ``fmt`` names the prompt format (``fewshot-direct`` ...) when it matters to the grader.
     """
     t, subset = resolve_task(task)
+    from cothub.extract.choice import parse_choices  # not imported by a run that needs none
+
     choices = parse_choices(question)  # once, as a task's adapter reads them
     sample = Sample(id="", question=question, gold=gold, subset=subset, choices=choices)
     return t.grade(sample, completion, fmt)

@@ -63,6 +63,12 @@ class Fields:
     answer: str | None = None
     """The answer a harness extracted (or the model gave in a structured field), graded instead
     of the completion text; None: grade the completion."""
+    gold: str | None = None
+    """The record's own gold answer, graded against instead of the dataset's (outputs made on
+    another revision of the data, e.g. MMLU-Pro's May-2024 one); None: the dataset's."""
+    choices: str | None = None
+    """The record's own option list (a list of text), replacing the item's ``choices`` for
+    grading, with ``gold``; None: the dataset's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +105,10 @@ class Record:
     """The ``--answer-field`` value as text (None: no answer-field, or a null/empty value)."""
     has_answer: bool = False
     """Whether the record's answer is graded instead of its completion (``--answer-field``)."""
+    gold: str | None = None
+    """The ``--gold-field`` value (None: grade against the dataset's gold)."""
+    choices: tuple[str, ...] | None = None
+    """The ``--choices-field`` options (None: the dataset's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +330,10 @@ def _resolve_fields(
         chosen[role] = next(used, None)
     if fields.answer is not None:  # only then: manifests of plain imports stay as they were
         chosen["answer"] = fields.answer
+    if fields.gold is not None:
+        chosen["gold"] = fields.gold
+    if fields.choices is not None:
+        chosen["choices"] = fields.choices
     if chosen["completion"] is None:
         tried = ", ".join(DEFAULT_FIELDS["completion"])
         raise CothubError(
@@ -381,7 +395,37 @@ def _record(
         finish_reason=finish if finish in _FINISH else "other",
         answer=answer,
         has_answer=paths.get("answer") is not None,
+        gold=_gold_text(path, index, row, paths.get("gold")),
+        choices=_choices(path, index, row, paths.get("choices")),
     )
+
+
+def _gold_text(path: Path, index: int, row: Mapping[str, Any], name: str | None) -> str | None:
+    """The ``--gold-field`` value as text (a string, or a number written out); None: unset."""
+    if name is None:
+        return None
+    found, value = lookup(row, name)
+    if not found or isinstance(value, bool) or not isinstance(value, int | str) or value == "":
+        raise CothubError(
+            f"{path}#{index}: field {name!r} is {'missing' if not found else _kind(value)}, "
+            "expected the gold answer as text; pass --gold-field PATH"
+        )
+    return str(value)
+
+
+def _choices(
+    path: Path, index: int, row: Mapping[str, Any], name: str | None
+) -> tuple[str, ...] | None:
+    """The ``--choices-field`` value: a list of option texts; None: unset."""
+    if name is None:
+        return None
+    found, value = lookup(row, name)
+    if not found or not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise CothubError(
+            f"{path}#{index}: field {name!r} is {'missing' if not found else _kind(value)}, "
+            "expected a list of option texts; pass --choices-field PATH"
+        )
+    return tuple(value)
 
 
 def _answer_text(path: Path, index: int, row: Mapping[str, Any], name: str) -> str | None:
@@ -551,10 +595,10 @@ class _Matcher:
         seen = {m.sample.subset for m in self.taken.values() if m.record.file == f.number}
         if not seen:  # no prompt matched at all: most often the file answers another format
             raise CothubError(
-                f"--id-field {INDEX}: no prompt in {f.path.name} matches an item in the format "
-                "imported; if the file answers another prompt format, pass it (e.g. --format "
-                "fewshot-direct for answer-only prompts; `cothub tasks TASK` lists the formats), "
-                "else import the file as TASK/SUB-TASK"
+                f"--id-field {INDEX}: cannot tell which sub-task {f.path.name} follows (no "
+                "prompt in it matches an item in the format imported); if the file answers "
+                "another prompt format, pass it (e.g. --format fewshot-direct for answer-only "
+                "prompts; `cothub tasks TASK` lists the formats), else import it as TASK/SUB-TASK"
             )
         if len(seen) != 1:
             raise CothubError(
@@ -615,6 +659,13 @@ def import_completions(
             for r, m in zip(records, matching.matches, strict=True)
         ),
     }
+    if config.fields.gold is not None:  # which gold was graded against, and how often it moved
+        man["import"]["gold"] = {  # type: ignore[index]
+            "field": config.fields.gold,
+            "differs_from_dataset": sum(
+                m.record.gold != m.sample.gold for m in matching.matches
+            ),
+        }
     run_id = run_id_of(man)
     model = f"import/{config.model_name}"
     summaries = summarize(p.task.name, records, p.task.aggregate, p.task.breakdowns)
@@ -665,12 +716,17 @@ def _graded(
     prompt = rendered if r.prompt is None else Prompt(style="completions", text=r.prompt)
     text = clean_text(r.completion)  # graded as stored: a lone surrogate becomes U+FFFD
     text = cut_at_stop(text, stops)
+    sample = m.sample  # the record's own gold and options, when given (--gold-field, ...)
+    if r.gold is not None:
+        sample = dataclasses.replace(sample, gold=r.gold)
+    if r.choices is not None:
+        sample = dataclasses.replace(sample, choices=r.choices)
     return SampleRecord(
         task=p.task.name,
-        sample=m.sample,
+        sample=sample,
         prompt=prompt,
         completion=Completion(text=text, finish_reason=r.finish_reason),
-        grade=_grade(p, m.sample, text, r),
+        grade=_grade(p, sample, text, r),
         # No cache entry stands behind an imported completion; the key names its source record.
         cache_key=f"import:{source.sha256}#{r.index}",
     )

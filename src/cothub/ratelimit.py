@@ -48,14 +48,23 @@ class Limiter:
         self.in_flight = 0
         self._successes = 0
         self._cond = asyncio.Condition()
+        self._waiting = 0
+        """Requests waiting for a slot (they go first: a newcomer never overtakes them)."""
 
     def request(self, est_tokens: int) -> _Slot:
         return _Slot(self, est_tokens)
 
     async def _enter(self, est_tokens: int) -> None:
-        async with self._cond:
-            await self._cond.wait_for(lambda: self.in_flight < self.allowed)
-            self.in_flight += 1
+        if self.in_flight < self.allowed and not self._waiting:
+            self.in_flight += 1  # a free slot and nobody before us: no lock round trip
+        else:
+            self._waiting += 1
+            try:
+                async with self._cond:
+                    await self._cond.wait_for(lambda: self.in_flight < self.allowed)
+                    self.in_flight += 1
+            finally:
+                self._waiting -= 1
         wait = 0.0
         if self._rpm is not None:
             wait = max(wait, self._rpm.reserve(1))
@@ -65,9 +74,10 @@ class Limiter:
             await asyncio.sleep(wait)
 
     async def _exit(self) -> None:
-        async with self._cond:
-            self.in_flight -= 1
-            self._cond.notify_all()
+        self.in_flight -= 1
+        if self._waiting:
+            async with self._cond:
+                self._cond.notify_all()
 
     def rate_limited(self) -> None:
         """A 429: halve what may be in flight (never below one)."""

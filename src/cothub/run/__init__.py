@@ -1,0 +1,45 @@
+"""Running an evaluation: spec -> plan -> manifest -> one execute loop -> summary.
+
+- :mod:`cothub.run.spec`: what a run was asked for (:class:`RunConfig`) and gives back
+  (:class:`RunResult`, :class:`Usage`);
+- :mod:`cothub.run.plan`: task names -> samples, prompt renderers, resolved settings;
+- :mod:`cothub.run.manifest`: the manifest, the run id and the cache keys (stable hashes);
+- :mod:`cothub.run.layers`: pacing, retries, budget, fan-out and the cache, wrapped around the
+  backend;
+- :mod:`cothub.run.execute`: the :class:`Runner` that schedules, grades and commits;
+- :mod:`cothub.run.summary`: per-task summaries.
+"""
+
+from cothub.run.execute import Runner
+from cothub.run.manifest import cache_key, cache_key_of, manifest, run_id_of, score_key, task_entry
+from cothub.run.plan import TaskPlan, plan
+from cothub.run.spec import (
+    ItemFailed,
+    NoProgress,
+    Progress,
+    RetryPolicy,
+    RunConfig,
+    RunResult,
+    Scoring,
+    Usage,
+)
+
+__all__ = [
+    "ItemFailed",
+    "NoProgress",
+    "Progress",
+    "RetryPolicy",
+    "RunConfig",
+    "RunResult",
+    "Runner",
+    "Scoring",
+    "TaskPlan",
+    "Usage",
+    "cache_key",
+    "cache_key_of",
+    "manifest",
+    "plan",
+    "run_id_of",
+    "score_key",
+    "task_entry",
+]
