@@ -256,7 +256,7 @@ def hub_reachable(timeout_s: float = 3.0) -> bool:
 _REACHABLE: bool | None = None
 
 
-def _go_offline() -> None:
+def go_offline() -> None:
     """Make ``datasets`` read only its local cache (a copy downloaded earlier still loads)."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["HF_DATASETS_OFFLINE"] = "1"
@@ -274,7 +274,7 @@ def load_hub(repo: str, config: str | None, split: str, required: Sequence[str])
     once: with the Hub unreachable only the local cache is read (no retries)."""
     offline = not hub_reachable()
     if offline:
-        _go_offline()
+        go_offline()
     try:
         import datasets
 

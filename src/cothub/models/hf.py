@@ -155,7 +155,8 @@ def preflight(name: str, args: dict[str, str] | None = None) -> LoadOptions:
     for package in ("torch", "transformers"):
         if not installed(package):
             raise CothubError(f"hf/ models need torch and transformers: {_INSTALL}")
-    _check_folder(name)
+    if _check_folder(name) is None:
+        _check_hub(name, options.revision)
     if options.peft is not None:
         if not installed("peft"):
             raise CothubError("--model-arg peft=... needs the peft package: pip install peft")
@@ -304,6 +305,11 @@ class HFBackend:
             ) from e
         # The template writes BOS (and every other special token) itself.
         return self._encode(str(text), special=False), open_thinking_tail(str(text))
+
+    def count_tokens(self, prompt: Prompt) -> int:
+        """The prompt's length in this model's tokens, as :meth:`generate` would send it (chat
+        template and special tokens included): what ``--max-context`` fits prompts by."""
+        return len(self._prompt_ids(prompt)[0])
 
     def _check_fits(self, tokens: int, what: str) -> None:
         if self._context is not None and tokens > self._context:
@@ -564,6 +570,28 @@ def _looks_local(name: str) -> bool:
     return name.startswith(("/", ".", "~")) or name.count("/") > 1 or Path(name).exists()
 
 
+def _check_hub(name: str, revision: str | None) -> None:
+    """A Hub model with the Hub unreachable: read from the local cache only (no retries), and
+    if it is not there either, say so at once."""
+    from cothub.data.source import go_offline, hub_reachable
+
+    if hub_reachable():
+        return
+    go_offline()
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(name, "config.json", revision=revision)
+    except Exception:  # a repo id the hub library refuses: loading names the reason
+        return
+    if not isinstance(cached, str):
+        raise CothubError(
+            f"hf/{name}: the Hugging Face Hub is not reachable (offline?) and the model is not "
+            f"in the local cache; download it where the Hub is reachable (`hf download {name} "
+            "--local-dir DIR`) and pass --model hf/DIR"
+        )
+
+
 def _check_folder(name: str) -> Path | None:
     """The local folder ``name`` names (which must hold a saved model), or None for a Hub id."""
     if not _looks_local(name):
@@ -588,6 +616,8 @@ def _load(name: str, options: LoadOptions) -> tuple[Any, Any, str]:
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     source = _check_folder(name)
+    if source is None:
+        _check_hub(name, options.revision)
     where = str(source) if source is not None else name
     device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
     trust = options.trust_remote_code
