@@ -81,8 +81,9 @@ def test_gsm8k_gpt3_solutions_reproduce_published_accuracy(
     assert (g["n"], g["correct"], round(100 * g["accuracy"], 2)) == (1319, correct, pct)
     assert out["model"] == "import/m" and out["usage"]["requests"] == 0
     assert set(out) == {
-        "run_id", "model", "status", "tasks", "formats", "strategy", "usage", "wall_s"
+        "run_id", "model", "status", "tasks", "formats", "strategy", "usage", "wall_s", "failed"
     }  # fmt: skip
+    assert out["failed"] == [] and out["status"] == "complete"
     # Item by item, the verdicts are the paper's own is_correct flags.
     with GSM8K_SOLUTIONS.open(encoding="utf-8") as f:
         flags = [json.loads(line)[model]["is_correct"] for line in f]
