@@ -64,6 +64,27 @@ _LEASES = """CREATE TABLE IF NOT EXISTS leases (
     expires_at  REAL NOT NULL
 )"""
 
+_JUDGEMENTS = """CREATE TABLE IF NOT EXISTS judgements (
+    run_id            TEXT NOT NULL,
+    task              TEXT NOT NULL,
+    item_id           TEXT NOT NULL,
+    judge             TEXT NOT NULL,
+    prompt_version    TEXT NOT NULL,
+    reason            TEXT NOT NULL,
+    verdict           TEXT NOT NULL,
+    raw               TEXT NOT NULL,
+    prompt_tokens     INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    reasoning_tokens  INTEGER NOT NULL,
+    cost_usd          REAL,
+    cache_key         TEXT NOT NULL,
+    created_at        REAL NOT NULL,
+    PRIMARY KEY (run_id, task, item_id, judge, prompt_version)
+)"""
+"""A judge model's second opinion on a sample (``cothub judge``), beside its rule verdict in
+``samples``, never in place of it. Additive: no schema version bump, older releases ignore it;
+made with the store, by :meth:`Store._init_schema` for older stores, and on first write."""
+
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS runs (
@@ -114,6 +135,7 @@ _TABLES = (
     PRIMARY KEY (run_id, task, item_id)
 )""",
     _LEASES,
+    _JUDGEMENTS,
 )
 
 # ---- owners ----------------------------------------------------------------------------------
@@ -512,10 +534,11 @@ class Store:
             )
             return
         version = self._version(row[0])
-        if version == SCHEMA_VERSION:
-            return
         if version > SCHEMA_VERSION:
             raise self._newer(version)
+        db.execute(_JUDGEMENTS)  # additive (no version bump): stores of any version get it
+        if version == SCHEMA_VERSION:
+            return
         if version == 1:  # v2 added a strategy's steps and stats to each sample
             db.execute("ALTER TABLE samples ADD COLUMN steps TEXT")
             db.execute("ALTER TABLE samples ADD COLUMN stats TEXT")
@@ -1063,6 +1086,87 @@ class Store:
         if self._writer is None:
             raise CothubError(f"store {self.path} was opened read-only; it cannot be written")
         return _Tx(self._db, self.path)
+
+    # ---- judgements: a judge model's second opinion beside the rule verdict (cothub.judge) ----
+
+    def record_judgements(self, judgements: Sequence[Judgement]) -> None:
+        """Commit judgements (one transaction); a judgement of the same item, judge and prompt
+        version replaces the earlier one. The samples' rule verdicts are never touched."""
+        now = time.time()
+        rows = [
+            (j.run_id, clean_text(j.task), clean_text(j.item_id), clean_text(j.judge),
+             j.prompt_version, j.reason, j.verdict, clean_text(j.raw), j.prompt_tokens,
+             j.completion_tokens, j.reasoning_tokens, j.cost_usd, j.cache_key, now)
+            for j in judgements
+        ]  # fmt: skip
+
+        def op(db: sqlite3.Connection) -> None:
+            db.execute(_JUDGEMENTS)
+            db.executemany(
+                "INSERT OR REPLACE INTO judgements VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
+            )
+
+        self._call(op)
+
+    @_reading
+    def judgements(self, run_id: str, judge: str | None = None) -> list[Judgement]:
+        """A run's stored judgements (of one judge, ``provider/model``, if given), by task and
+        item; empty for a store that never held any (an older one read as it is)."""
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        if "judgements" not in tables:
+            return []
+        sql = f"SELECT {_JUDGEMENT_COLUMNS} FROM judgements WHERE run_id=?"
+        args: list[object] = [run_id]
+        if judge is not None:
+            sql += " AND judge=?"
+            args.append(judge)
+        out: list[Judgement] = []
+        for r in self._db.execute(sql + " ORDER BY task, item_id, judge, prompt_version", args):
+            try:
+                cost = None if r[11] is None else float(r[11])
+                out.append(Judgement(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]),
+                                     str(r[5]), str(r[6]), str(r[7]), int(r[8]), int(r[9]),
+                                     int(r[10]), cost, str(r[12])))  # fmt: skip
+            except (TypeError, ValueError) as e:
+                raise CothubError(
+                    f"store {self.path} holds a damaged judgement of {r[1]}/{r[2]} in run "
+                    f"{run_id} ({e}); judge the run again to replace it"
+                ) from None
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """A judge model's verdict on one stored sample, kept beside (never in place of) the rule
+    verdict; what :meth:`Store.record_judgements` writes and :meth:`Store.judgements` reads."""
+
+    run_id: str
+    task: str
+    item_id: str
+    judge: str
+    """The judge, ``provider/model``."""
+    prompt_version: str
+    """Which fixed judge prompt asked it (``cothub.judge.PROMPT_VERSION``)."""
+    reason: str
+    """Why it was asked: ``unparsed`` (no rule found an answer) or ``disagreement``."""
+    verdict: str
+    """``correct``, ``incorrect``, ``no-answer``, or ``judge-unparsed`` (its reply was not one
+    verdict line; never guessed)."""
+    raw: str
+    """The judge's reply as it came."""
+    prompt_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int
+    cost_usd: float | None
+    """At list price when it was made; None: the judge model is unpriced."""
+    cache_key: str
+    """The judge request's key in the completion cache."""
+
+
+_JUDGEMENT_COLUMNS = (
+    "run_id, task, item_id, judge, prompt_version, reason, verdict, raw, prompt_tokens, "
+    "completion_tokens, reasoning_tokens, cost_usd, cache_key"
+)
 
 
 _FAILURES = """CREATE TABLE IF NOT EXISTS failures (
