@@ -662,9 +662,7 @@ def import_completions(
     if config.fields.gold is not None:  # which gold was graded against, and how often it moved
         man["import"]["gold"] = {  # type: ignore[index]
             "field": config.fields.gold,
-            "differs_from_dataset": sum(
-                m.record.gold != m.sample.gold for m in matching.matches
-            ),
+            "differs_from_dataset": sum(m.record.gold != m.sample.gold for m in matching.matches),
         }
     run_id = run_id_of(man)
     model = f"import/{config.model_name}"
