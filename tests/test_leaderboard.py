@@ -40,7 +40,8 @@ def test_leaderboard_rows_columns_and_provenance(cli: Any, data_dir: Path, tmp_p
         assert r.code == 0, r.err
         runs[name] = json.loads(out.read_text())
 
-    md = cli("leaderboard", "--store", store)
+    assert "GSM8K (fewshot-direct)" not in cli("leaderboard", "--store", store).out  # --limit 50
+    md = cli("leaderboard", "--store", store, "--include-partial")
     assert md.code == 0, md.err
     lines = md.out.splitlines()
     header = lines[0]
@@ -52,7 +53,7 @@ def test_leaderboard_rows_columns_and_provenance(cli: Any, data_dir: Path, tmp_p
     assert body.index(oracle_row) == 0  # 400/1319 beats the share of golds that are 18
     assert runs["oracle"]["run_id"] in oracle_row and runs["oracle-zs"]["run_id"] in oracle_row
     assert f"{100 * 400 / 1319:.1f}" in oracle_row
-    assert "*" in oracle_row  # the --limit run is marked partial
+    assert "*50 of 1319" in oracle_row  # the --limit run is marked partial, n of N
 
     table = list(csv.DictReader(io.StringIO(cli("leaderboard", "--format", "csv",
                                                 "--store", store).out)))  # fmt: skip
@@ -70,4 +71,4 @@ def test_leaderboard_rows_columns_and_provenance(cli: Any, data_dir: Path, tmp_p
 
 def test_leaderboard_of_empty_store(cli: Any, tmp_path: Path) -> None:
     r = cli("leaderboard", "--store", tmp_path / "empty.db")
-    assert r.code == 0 and r.out.startswith("| model |")
+    assert r.code == 0 and r.out.startswith("No complete runs in this store yet")

@@ -173,7 +173,9 @@ def test_plugin_task_provider_and_strategy_from_entry_points(
     assert json.loads(out.read_text())["tasks"]["arith"]["n"] == 6
 
     board = cli("leaderboard", "--store", store)
-    assert "arith (zeroshot-cot)" in board.out and "arith (zeroshot-cot sizes=big)" in board.out
+    # a strategy other than one completion per item is a column of its own, never mixed with it
+    assert "arith (zeroshot-cot twice:votes=2)" in board.out
+    assert "arith (zeroshot-cot sizes=big)" in board.out
     assert PROVIDERS.origin("echo") == "cothub-demo-plugin"
 
 

@@ -320,7 +320,7 @@ def test_report_of_chosen_runs_and_leaderboard(cli: Any, stores: Stores, tmp_pat
     )
     assert r.code == 0, r.err
     ids = {d["run_id"] for d in report_data(out.read_text())["runs"]}
-    assert stores.b in ids and len(ids) == 2  # one run per model and format
+    assert ids == {stores.a, stores.b, stores.sc}  # one run per model, format and strategy
 
 
 def test_report_without_published_file_says_how_to_point_at_it(

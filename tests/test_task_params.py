@@ -91,7 +91,8 @@ def test_math_levels_filter_and_manifest(cli: Any, data_dir: Path, tmp_path: Pat
     bad = cli("run", "math:levels=6", *base)
     assert bad.code == 2 and "levels are 1, 2, 3, 4, 5" in bad.err
 
-    board = cli("leaderboard", "--store", store).out
+    assert "MATH (fewshot-cot" not in cli("leaderboard", "--store", store).out  # both --limit
+    board = cli("leaderboard", "--store", store, "--include-partial").out
     assert "MATH (fewshot-cot levels=4,5)" in board and "MATH (fewshot-cot)" in board
 
 

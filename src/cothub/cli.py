@@ -413,10 +413,14 @@ def study(
     name: Annotated[
         str | None,
         typer.Argument(
-            help="formats, perturb, consistency, budget, complexity or scaling (omit with --spec)."
+            help="formats, perturb, consistency, budget, complexity, scaling or code-reasoning "
+            "(omit with --spec)."
         ),
     ] = None,
-    tasks: Annotated[list[str] | None, typer.Argument(help="Tasks (default: gsm8k).")] = None,
+    tasks: Annotated[
+        list[str] | None,
+        typer.Argument(help="Tasks (default: gsm8k; code-reasoning: humaneval + gsm8k math bbh)."),
+    ] = None,
     models: Annotated[
         list[str] | None,
         typer.Option("--model", "-m", help="PROVIDER/MODEL; repeat for several (scaling)."),
@@ -496,28 +500,45 @@ def study(
 
 
 @app.command()
-def runs(store: StoreOpt = None) -> None:
-    """List stored runs."""
+def runs(store: StoreOpt = None, prices: PricesOpt = None) -> None:
+    """List stored runs: format, strategy, items evaluated of the benchmark's (n/N), status (a run
+    whose process died reads ``interrupted``), headline and cost (priced with the price table)."""
     import datetime
+    from collections import Counter
 
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    from cothub.report.tables import pct
+    from cothub.cost import load_prices, total_cost
+    from cothub.report import leaderboard as lb
+    from cothub.report.compare import usd
+    from cothub.report.tables import pct, print_table
     from cothub.store import open_store
 
     _check_output(_store_path(store), "--store")
+    db = open_store(store, readonly=True)
+    table_prices = load_prices(prices)
+    stored = db.runs()
+    sizes = lb.full_sizes(stored)
     table = Table()
-    for col in ("run", "created", "model", "tasks", "status", "headline %"):
+    for col in ("run", "created", "model", "tasks", "format", "strategy", "n/N", "status",
+                "headline %", "cost"):  # fmt: skip
         table.add_column(col)
-    for r in open_store(store, readonly=True).runs():
+    for r in stored:
         summary = r.summary or {}
         heads = [f"{t} {pct(summary[t].accuracy)}" for t in r.tasks if t in summary]
         when = datetime.datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M")
-        cells = (r.run_id, when, r.model, ",".join(r.tasks), r.status, " ".join(heads))
+        formats = ",".join(dict.fromkeys(spec.format or "?" for _, spec in r.manifest.tasks))
+        strat = r.manifest.strategy.spec() if r.manifest.strategy is not None else "-"
+        used = db.sample_usage(r.run_id)
+        done = Counter(u.task for u in used)
+        counts = ",".join(lb.n_of_n(r, t, spec, sizes, done[t]) for t, spec in r.manifest.tasks)
+        cost = total_cost([u.usage for u in used], table_prices.lookup(r.model))
+        cells = (r.run_id, when, r.model, ",".join(r.tasks), formats, strat, counts, r.status,
+                 " ".join(heads), "unpriced" if cost is None else usd(cost))  # fmt: skip
         table.add_row(*(Text(harmless(c)) for c in cells))
-    Console().print(table)
+    print_table(Console(), table)
 
 
 class BoardFormat(str, Enum):
@@ -530,14 +551,23 @@ class BoardFormat(str, Enum):
 def leaderboard(
     store: StoreOpt = None,
     fmt: Annotated[BoardFormat, typer.Option("--format", help="md, csv or json.")] = BoardFormat.md,
+    include_partial: Annotated[
+        bool,
+        typer.Option(
+            "--include-partial",
+            help="Also show runs on a subset (--limit, --where, partial imports), marked n of N, "
+            "in cells no full-set run holds.",
+        ),
+    ] = False,
 ) -> None:
-    """Models as rows, a column per task and format the store holds (GSM8K, MATH, MMLU, BBH
-    first, then user and plugin tasks), each cell with its CI and run."""
+    """Models as rows, a column per task, format and strategy the store holds (GSM8K, MATH, MMLU,
+    BBH first, then user and plugin tasks), each cell with its CI and run. A full-set run always
+    wins its cell; runs on a subset are left out unless --include-partial."""
     from cothub.report import leaderboard as lb
     from cothub.store import open_store
 
     _check_output(_store_path(store), "--store")
-    board = lb.build(open_store(store, readonly=True).runs())
+    board = lb.build(open_store(store, readonly=True).runs(), include_partial=include_partial)
     render = {"md": lb.to_markdown, "csv": lb.to_csv, "json": lb.to_json}[fmt.value]
     typer.echo(harmless(render(board)))
 
@@ -666,14 +696,22 @@ def show(
     disagreements: Annotated[
         bool, typer.Option("--disagreements", help="List samples where checks disagree.")
     ] = False,
+    every: Annotated[
+        bool, typer.Option("--all", help="List every sample (up to --limit).")
+    ] = False,
+    prompt: Annotated[
+        bool, typer.Option("--prompt", help="With each listed sample, the prompt as sent.")
+    ] = False,
     limit: Annotated[int, typer.Option(min=1, help="Samples to list at most.")] = 20,
     store: StoreOpt = None,
 ) -> None:
-    """Print a run's summary and, on request, the samples behind its numbers."""
+    """Print a run's settings and summary and, on request, the samples behind its numbers: the
+    question, the prompt as sent (--prompt), thinking, the completion with the extracted answer
+    marked, gold, verdict and the strategy's steps."""
     from rich.console import Console
     from rich.text import Text
 
-    from cothub.report.tables import summary_table
+    from cothub.report.tables import mark_span, print_table, prompt_text, summary_table
     from cothub.store import SampleFilter, open_store
 
     _check_output(_store_path(store), "--store")
@@ -681,18 +719,25 @@ def show(
     r = db.run(run_id)
     console = Console()
     title = harmless(f"run {r.run_id} · {r.model} · {r.status}")
-    console.print(summary_table(title, r.summary or {}))
+    for label, value in _run_settings(r):
+        _print_text(console, label, value)
+    print_table(console, summary_table(title, r.summary or {}))
     if r.manifest.rescored_from:
         _print_text(console, "rescored", f"from run {r.manifest.rescored_from} with "
                     f"{r.manifest.grader_version}")  # fmt: skip
-    if not (wrong or unparsed or disagreements):
+    if not (wrong or unparsed or disagreements or every or prompt):
         return
     asked = SampleFilter(wrong=wrong, unparsed=unparsed, disagreement=disagreements, limit=limit)
     for rec in db.records(r.run_id, asked):
         s, c, g = rec.sample, rec.completion, rec.grade
         console.rule(Text(harmless(f"{rec.task} {s.id}")))
         _print_text(console, "question", s.question)
+        if prompt:
+            _print_text(console, f"prompt ({rec.prompt.style})", prompt_text(rec.prompt))
         _print_completion(console, c.text, c.reasoning)
+        marked = mark_span(c.text, g.span)
+        if marked is not None:
+            _print_text(console, "extracted", marked)
         verdict = "correct" if g.correct else "wrong"
         _print_text(
             console,
@@ -704,6 +749,37 @@ def show(
         if rec.steps:
             answers = ", ".join(st.brief() for st in rec.steps)
             _print_text(console, f"{len(rec.steps)} steps", f"answers: {answers}")
+            for i, st in enumerate(rec.steps, 1):
+                _print_text(console, f"  step {i} {getattr(st, 'kind', 'option')}", st.brief())
+
+
+def _run_settings(r: Any) -> list[tuple[str, str]]:
+    """What ``show`` prints of a run's manifest: everything that can move its numbers."""
+    m = r.manifest
+    out = [("model", f"{r.model} ({m.prompt_style})")]
+    for name, spec in m.tasks:
+        bits = [f"format {spec.format or '?'}", f"version {spec.version}", f"{spec.items} items"]
+        if spec.params:
+            bits.append("params " + ",".join(f"{k}={v}" for k, v in spec.params))
+        if spec.subsets:
+            bits.append("subsets " + ",".join(spec.subsets))
+        if spec.where:
+            bits.append("where " + ";".join(f"{k}={','.join(v)}" for k, v in spec.where))
+        if spec.exemplars[0] != "none":
+            bits.append(f"exemplars {spec.exemplars[0]}")
+        if spec.generation is not None:
+            gen = spec.generation.as_json().items()
+            bits.append("generation " + ",".join(f"{k}={v}" for k, v in gen if v is not None))
+        out.append((f"task {name}", " · ".join(bits)))
+    if m.selection is not None:
+        limit, seed = m.selection
+        out.append(("selection", f"{'all items' if limit is None else f'--limit {limit}'}, "
+                                 f"seed {seed}"))  # fmt: skip
+    out.append(("strategy", m.strategy.spec() if m.strategy is not None else "- (import)"))
+    if m.scoring:
+        out.append(("scoring", m.scoring))
+    out.append(("grader", m.grader_version or m.grader or "?"))
+    return out
 
 
 def _print_completion(console: Any, text: str, reasoning: str | None) -> None:
@@ -812,11 +888,19 @@ def report(
             "(default $COTHUB_REFERENCE_DIR/cot-hub-leaderboard.csv).",
         ),
     ] = None,
+    studies: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--study",
+            help="A study result (`cothub study ... --json FILE`) to draw in a Studies section; "
+            "repeat for several.",
+        ),
+    ] = None,
     store: StoreOpt = None,
     prices: PricesOpt = None,
 ) -> None:
     """Write one self-contained HTML report (opens offline): provenance, the leaderboard with
-    the published rows, plots and the grader panel."""
+    the published rows, plots (and each --study's plot) and the grader panel."""
     from cothub.cost import load_prices
     from cothub.report import html as report_html
     from cothub.report import views as rv
@@ -824,12 +908,13 @@ def report(
 
     _check_output(_store_path(store), "--store")
     _check_output(output, "-o", write=True)
+    results = [report_html.read_study(p) for p in studies or ()]
     db = open_store(store, readonly=True)
     ids = list(run_ids or [])
     if not ids and board:
         from cothub.report import leaderboard as lb
 
-        chosen = lb.build(db.runs())
+        chosen = lb.build(db.runs(), include_partial=True)  # subsets never beat full sets
         ids = sorted({c.run_id for _, cells in chosen.rows for c in cells.values()})
     views = rv.collect(db, ids, load_prices(prices))
     path = published or rv.default_published_path()
@@ -837,8 +922,11 @@ def report(
         rows, note = rv.read_published(path), f"published rows from {path.name}"
     else:
         rows, note = [], "published rows: none (pass --published FILE or set $COTHUB_REFERENCE_DIR)"
-    output.write_text(report_html.report_document(views, rows, note), encoding="utf-8")
-    typer.echo(f"wrote {output} ({len(views)} runs, {len(rows)} published rows)")
+    output.write_text(
+        report_html.report_document(views, rows, note, studies=results), encoding="utf-8"
+    )
+    more = f", {len(results)} studies" if results else ""
+    typer.echo(f"wrote {output} ({len(views)} runs, {len(rows)} published rows{more})")
     if path is None:
         typer.echo(
             "no published leaderboard found: pass --published PATH/cot-hub-leaderboard.csv or "

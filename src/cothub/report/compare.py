@@ -3,8 +3,11 @@
 One table per benchmark the runs share, one row per run: the headline accuracy with its 95% CI,
 tokens, requests and dollars per item and per correct answer, wall time, and, against the first
 run, the accuracy change in points for the token multiple it took and the exact McNemar test on
-the items both runs graded. Tokens and requests are what producing the samples took originally
-(a resumed or cached run is not cheaper); dollars price those tokens with today's price table.
+the items both runs graded. The change in points is paired: it is measured on the items both runs
+graded (what the McNemar test tests), never between headlines over different item sets, and a
+table whose runs cover different items says so. Tokens and requests are what producing the samples
+took originally (a resumed or cached run is not cheaper); dollars price those tokens with today's
+price table.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from cothub.cost import PriceTable, accounting
+from cothub.cost import Price, PriceTable, accounting
 from cothub.errors import CothubError
 from cothub.scoring.paired import Paired, paired
 from cothub.scoring.stats import wilson
@@ -46,17 +49,38 @@ class Row:
     wall_s: float | None
     """The whole run's wall time (all its benchmarks), summed over its invocations."""
     delta_pts: float | None
-    """Accuracy minus the first run's, in percentage points; None on the first row."""
+    """Accuracy minus the first run's on the items both graded, in percentage points
+    ((gained - lost) / shared); None on the first row or when they share no item."""
     token_multiple: float | None
-    """(Prompt + completion) tokens per item over the first run's; None if not comparable."""
+    """(Prompt + completion) tokens per item over the first run's, on the shared items; None if
+    not comparable."""
     paired: Paired | None
     """McNemar test against the first run on the shared items; None on the first row."""
+    graded: int = 0
+    """Items this run graded (its samples of the task)."""
+    same_items: bool = True
+    """False when this run and the first did not grade exactly the same items."""
 
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
     tasks: dict[str, list[Row]]
     """Benchmark -> rows, the first run first."""
+
+    def coverage_note(self, task: str) -> str | None:
+        """``the runs cover different items: ...`` when any row's items differ from the first's."""
+        rows = self.tasks[task]
+        odd = [r for r in rows[1:] if not r.same_items]
+        if not odd:
+            return None
+        parts = [f"{rows[0].run_id} graded {rows[0].graded}"] + [
+            f"{r.run_id} graded {r.graded}, {r.paired.shared if r.paired else 0} shared"
+            for r in odd
+        ]
+        return (
+            "the runs cover different items (" + "; ".join(parts) + "): accuracy is each run's "
+            "own headline; vs first and McNemar are on the shared items only"
+        )
 
 
 def build(
@@ -78,27 +102,50 @@ def build(
     out: dict[str, list[Row]] = {}
     for task in shared:
         rows: list[Row] = []
-        first_verdicts: dict[str, bool] = {}
+        first_samples: list[SampleUsage] = []
         for run in runs:
             samples = [s for s in usage.get(run.run_id, ()) if s.task == task]
-            verdicts = {s.item_id: s.usage.correct for s in samples}
-            row = _row(run, task, samples, prices, rows[0] if rows else None)
+            row = _row(run, task, samples, prices)
             if rows:
-                row = replace(row, paired=paired(first_verdicts, verdicts))
+                row = _versus_first(row, first_samples, samples, prices.lookup(run.model),
+                                    prices.lookup(runs[0].model))  # fmt: skip
             else:
-                first_verdicts = verdicts
+                first_samples = samples
             rows.append(row)
         out[task] = rows
     return Comparison(out)
 
 
-def _row(
-    run: RunRow,
-    task: str,
-    samples: Sequence[SampleUsage],
-    prices: PriceTable,
-    first: Row | None,
+def _versus_first(
+    row: Row,
+    first: Sequence[SampleUsage],
+    mine: Sequence[SampleUsage],
+    price: Price | None,
+    first_price: Price | None,
 ) -> Row:
+    """The paired columns: accuracy change, token multiple and McNemar on the shared items."""
+    a = {s.item_id: s for s in first}
+    b = {s.item_id: s for s in mine}
+    shared = a.keys() & b.keys()
+    test = paired({k: a[k].usage.correct for k in a}, {k: b[k].usage.correct for k in b})
+    delta = 100 * (test.gained - test.lost) / test.shared if test.shared else None
+    multiple = None
+    if shared:
+        ta = accounting([a[k].usage for k in shared], first_price)["tokens_per_item"]
+        tb = accounting([b[k].usage for k in shared], price)["tokens_per_item"]
+        if ta["prompt"] is not None and tb["prompt"] is not None:
+            base = ta["prompt"] + ta["completion"]
+            multiple = (tb["prompt"] + tb["completion"]) / base if base else None
+    return replace(
+        row,
+        delta_pts=delta,
+        token_multiple=multiple,
+        paired=test,
+        same_items=a.keys() == b.keys(),
+    )
+
+
+def _row(run: RunRow, task: str, samples: Sequence[SampleUsage], prices: PriceTable) -> Row:
     items = [s.usage for s in samples]
     acct = accounting(items, prices.lookup(run.model))
     head = (run.summary or {}).get(task)
@@ -109,12 +156,6 @@ def _row(
         n = len(items)
         accuracy, ci95 = (correct / n if n else 0.0), wilson(correct, n)
     per = acct["tokens_per_item"]
-    tokens = None if per["prompt"] is None else per["prompt"] + per["completion"]
-    delta = multiple = None
-    if first is not None:
-        delta = 100 * (accuracy - first.accuracy)
-        first_tokens = (first.prompt_per_item or 0.0) + (first.completion_per_item or 0.0)
-        multiple = tokens / first_tokens if tokens is not None and first_tokens else None
     spec = run.manifest.task(task)
     return Row(
         run_id=run.run_id,
@@ -130,9 +171,10 @@ def _row(
         cost_per_item=acct["cost_per_item"],
         cost_per_correct=acct["cost_per_correct"],
         wall_s=run.wall_s,
-        delta_pts=delta,
-        token_multiple=multiple,
+        delta_pts=None,
+        token_multiple=None,
         paired=None,
+        graded=len(items),
     )
 
 
@@ -151,7 +193,7 @@ def _num(x: float | None, spec: str = ",.1f") -> str:
     return "-" if x is None else format(x, spec)
 
 
-def _usd(x: float | None) -> str:
+def usd(x: float | None) -> str:
     """Three significant digits, never in exponent form: ``$0.0000773``, ``$1.23``."""
     if x is None:
         return "-"
@@ -162,9 +204,13 @@ def _usd(x: float | None) -> str:
 
 def versus(row: Row) -> str:
     """``+6.1 pts for 8.0x tokens`` (or ``baseline`` on the first row)."""
-    if row.delta_pts is None:
+    if row.paired is None:
         return "baseline"
+    if row.delta_pts is None:
+        return "no shared item"
     text = f"{row.delta_pts:+.1f} pts"
+    if not row.same_items:
+        text += f" on {row.paired.shared} shared"
     return text + (f" for {row.token_multiple:.1f}x tokens" if row.token_multiple else "")
 
 
@@ -197,18 +243,22 @@ def to_markdown(c: Comparison) -> str:
                 _num(r.prompt_per_item),
                 _num(r.completion_per_item),
                 _num(r.requests_per_item, ".2f"),
-                _usd(r.cost_per_item),
-                _usd(r.cost_per_correct),
+                usd(r.cost_per_item),
+                usd(r.cost_per_correct),
                 _num(r.wall_s),
                 versus(r),
                 _mcnemar(r),
             ]
             lines.append("| " + " | ".join(cells) + " |")
+        note = c.coverage_note(task)
+        if note:
+            lines += ["", f"Note: {note}."]
         lines.append("")
     lines.append(
         "Tokens and requests per item are what producing the samples took; $ prices them with "
-        "the price table (informational; - = no price). vs first: accuracy change in points for "
-        "the multiple of prompt+completion tokens per item. McNemar: exact two-sided test on the "
+        "the price table (informational; - = no price). vs first: accuracy change in points on the "
+        "items both runs graded (paired), for the multiple of prompt+completion tokens per item "
+        "on those items. McNemar: exact two-sided test on the "
         "items both runs graded; -lost/+gained = items only the first / only this run got right."
     )
     return "\n".join(lines)
@@ -218,7 +268,7 @@ _CSV_HEAD = (
     "task", "run_id", "model", "strategy", "format", "accuracy", "ci_low", "ci_high", "n",
     "prompt_tokens_per_item", "completion_tokens_per_item", "requests_per_item", "cost_per_item",
     "cost_per_correct", "wall_s", "delta_pts", "token_multiple", "paired_n", "lost", "gained",
-    "p_value",
+    "p_value", "graded", "same_items",
 )  # fmt: skip
 
 
@@ -234,6 +284,7 @@ def to_csv(c: Comparison) -> str:
                 r.n, r.prompt_per_item, r.completion_per_item, r.requests_per_item,
                 r.cost_per_item, r.cost_per_correct, r.wall_s, r.delta_pts, r.token_multiple,
                 *((p.shared, p.lost, p.gained, p.p_value) if p else (None,) * 4),
+                r.graded, int(r.same_items),
             ]  # fmt: skip
             writer.writerow(["" if v is None else v for v in values])
     return out.getvalue()
@@ -241,7 +292,11 @@ def to_csv(c: Comparison) -> str:
 
 def to_json(c: Comparison) -> str:
     return json.dumps(
-        {"tasks": {t: [_row_json(r) for r in rows] for t, rows in c.tasks.items()}}, indent=2
+        {
+            "tasks": {t: [_row_json(r) for r in rows] for t, rows in c.tasks.items()},
+            "notes": {t: n for t in c.tasks if (n := c.coverage_note(t))},
+        },
+        indent=2,
     )
 
 

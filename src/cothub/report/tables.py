@@ -83,3 +83,37 @@ def usage_line(usage: Mapping[str, Any], wall_s: float | None) -> str:
     if wall_s is not None:
         parts.append(f"wall {wall_s:.1f} s")
     return " · ".join(parts)
+
+
+def print_table(console: Any, table: Any) -> None:
+    """A table at its full width when the output is not a terminal (a pipe, a file, a test): no
+    cell is cut to 80 columns or wrapped into an ellipsis; a terminal lays it out as usual."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    need = Measurement.get(console, console.options.update_width(100_000), table).maximum
+    wide = Console(file=console.file, width=max(need, console.width), no_color=console.no_color)
+    wide.print(table, crop=False)
+
+
+def mark_span(text: str, span: tuple[int, int] | None, context: int = 80) -> str | None:
+    """Where the extracted answer sits in the completion: ``chars 40-52: ...so ⟦18⟧.``, its
+    characters between ``⟦`` and ``⟧`` with ``context`` characters either side; None: no span."""
+    if span is None:
+        return None
+    lo, hi = span
+    if not 0 <= lo <= hi <= len(text):
+        return None
+    head = ("…" if lo > context else "") + text[max(0, lo - context) : lo]
+    tail = text[hi : hi + context] + ("…" if hi + context < len(text) else "")
+    return f"chars {lo}-{hi}: {head}⟦{text[lo:hi]}⟧{tail}"
+
+
+def prompt_text(prompt: Any) -> str:
+    """A stored prompt as it was sent: the completion-style string, or the chat turns."""
+    if prompt.style != "chat":
+        return str(prompt.text)
+    return "\n".join(f"<{m.role}>\n{m.content}" for m in prompt.messages)
