@@ -4,6 +4,7 @@ way: each test plants one effect and asserts the analysis finds exactly it and n
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -410,3 +411,172 @@ def test_published_rows_match_models_by_name() -> None:
             "source": "hub",
         }
     ]
+
+
+# ---- code-reasoning: HumanEval pass@1 against reasoning, ranked ----------------------------
+
+
+def _sandbox_problem() -> str | None:
+    from cothub.sandbox import isolation_problem
+
+    return isolation_problem()
+
+
+def _humaneval_rows(data: Path) -> dict[str, dict[str, str]]:
+    import gzip
+
+    path = data / "humaneval" / "HumanEval.jsonl.gz"
+    if not path.is_file():
+        pytest.skip("HumanEval data not found in the data dir")
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return {p["prompt"]: p for p in (json.loads(line) for line in f if line.strip())}
+
+
+# Planted rates per model (HumanEval, GSM8K, BBH boolean expressions): every other item right is
+# 50%, exactly, whatever order the requests arrive in. HumanEval ranks big > mid > small; GSM8K
+# ranks them the same (rho = +1), BBH as big > small > mid (rho = +0.5), and the mean reasoning
+# score as big > mid = small (rho = +0.866, a tie at the bottom).
+RATES = {
+    "big-70b": {"humaneval": 2, "gsm8k": 2, "bbh": 2},
+    "mid-8b": {"humaneval": 1, "gsm8k": 1, "bbh": 0},
+    "small-1b": {"humaneval": 0, "gsm8k": 0, "bbh": 1},
+}
+"""2: every item right; 1: every other one; 0: none."""
+
+
+def _code_reasoning_script(data: Path) -> Script:
+    import threading
+
+    code = _humaneval_rows(data)
+    golds = {**_golds(data, "gsm8k"), **_golds(data, BOOL)}
+    gsm8k = set(_golds(data, "gsm8k"))
+    seen: dict[tuple[str, str], int] = {}
+    lock = threading.Lock()
+
+    def right(model: str, task: str) -> bool:
+        rate = RATES[model][task]
+        with lock:
+            k = seen.get((model, task), 0)
+            seen[(model, task)] = k + 1
+        return rate == 2 or (rate == 1 and k % 2 == 0)
+
+    def respond(request: dict[str, Any]) -> list[Choice]:
+        own, _ = _text(request)
+        model = str(request["model"])
+        if "```python\n" in own:
+            prompt = own.split("```python\n", 1)[1].removesuffix("```")
+            row = code[prompt]
+            body = row["canonical_solution"] if right(model, "humaneval") else "    return None\n"
+            return [Choice(f"Here:\n```python\n{row['prompt']}{body}```\n")]
+        q = max((q for q in golds if q in own), key=len)
+        task = "gsm8k" if q in gsm8k else "bbh"
+        answer = golds[q] if right(model, task) else _wrong(golds[q])
+        return [Choice(f"Let's think step by step.\nSome work.\nSo the answer is {answer}.")]
+
+    return Script(responder=respond)
+
+
+@pytest.mark.skipif(_sandbox_problem() is not None, reason="the bubblewrap sandbox is unavailable")
+def test_code_reasoning_ranks_humaneval_against_reasoning_through_the_cli(
+    cli: Any, serve: Any, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    srv = serve(_code_reasoning_script(data_dir))
+    hub = tmp_path / "ref"
+    hub.mkdir()
+    (hub / "cot-hub-leaderboard.csv").write_text(
+        "model,params,gsm8k,math,mmlu,bbh,humaneval,sources\n"
+        "hub-a,?,90.0,,,80.0,70.0,paper A\n"
+        "hub-b,7B,40.0,,,50.0,20.0,paper <b>\n"
+        "hub-c,?,60.0,,,,,no humaneval: left out\n"
+    )
+    monkeypatch.setenv("COTHUB_REFERENCE_DIR", str(hub))
+    limit = 4
+    args = [
+        "study",
+        "code-reasoning",
+        "gsm8k",
+        BOOL,
+        *(a for m in RATES for a in ("--model", f"openai/{m}")),
+        "--base-url",
+        srv.base_url,
+        "--data-dir",
+        data_dir,
+        "--store",
+        tmp_path / "s.db",
+        "--limit",
+        str(limit),
+        "--json",
+        tmp_path / "cr.json",
+    ]
+    r = cli(*args)
+    assert r.code == 0, r.err
+    out = json.loads((tmp_path / "cr.json").read_text())
+    assert out["study"] == "code-reasoning" and out["analysis"] == "code-reasoning"
+    acc = {
+        (p["model"].split("/")[1], p["task"].split("/")[0]): p["accuracy"] for p in out["points"]
+    }
+    for model, rates in RATES.items():
+        for task, rate in rates.items():
+            assert acc[(model, task)] == rate / 2, (model, task)
+    # three tasks x three models, one ordinary run per model
+    assert srv.stats.completion_requests == 3 * 3 * limit
+    cor = {(c["y"], c["scope"]): c for c in out["correlations"]}
+    assert cor[("gsm8k", "own")]["rho"] == pytest.approx(1.0)
+    assert cor[("bbh", "own")]["rho"] == pytest.approx(0.5)
+    assert cor[("reasoning (mean)", "own")]["rho"] == pytest.approx(math.sqrt(3) / 2)
+    own = cor[("gsm8k", "own")]
+    assert own["p_method"] == "exact" and own["p"] == pytest.approx(2 / 6)  # 2 of 3! orderings
+    assert own["n"] == 3 and own["ci95"] is None  # no bootstrap of three points
+    everyone = cor[("gsm8k", "all")]
+    assert everyone["ci95"] == [pytest.approx(1.0), pytest.approx(1.0)]  # 5 models, all agree
+    assert everyone["p"] == pytest.approx(2 / 120)
+    # the hub's rows with a HumanEval number, beside the same reasoning benchmarks
+    pub = {(p["model"], p["task"]): p["accuracy"] for p in out["published"]}
+    assert pub == {
+        ("hub-a", "humaneval"): 0.7,
+        ("hub-a", "gsm8k"): 0.9,
+        ("hub-a", "bbh"): 0.8,
+        ("hub-b (7B)", "humaneval"): 0.2,
+        ("hub-b (7B)", "gsm8k"): 0.4,
+        ("hub-b (7B)", "bbh"): 0.5,
+    }
+    assert cor[("gsm8k", "published")]["rho"] == pytest.approx(1.0)
+    assert cor[("gsm8k", "all")]["n"] == 5
+    assert "Spearman" in r.out and "hub-b (7B)" in r.out and "rho = +0.87" in r.out
+
+    again = cli(*args)  # every cell from the store
+    assert again.code == 0 and srv.stats.completion_requests == 3 * 3 * limit
+    assert json.loads((tmp_path / "cr.json").read_text())["correlations"] == out["correlations"]
+
+    # the study's plot in the report: own models filled, the hub's rows hollow
+    html_path = tmp_path / "r.html"
+    rep = cli(
+        "report", "--store", tmp_path / "s.db", "-o", html_path, "--study", tmp_path / "cr.json"
+    )
+    assert rep.code == 0, rep.err
+    html = html_path.read_text()
+    assert 'data-plot="study-code-reasoning"' in html and "hub-b (7B)" in html
+    assert "Spearman own: rho +0.87" in html
+
+
+def test_code_reasoning_always_runs_humaneval_and_needs_two_models(cli: Any) -> None:
+    spec = builtin("code-reasoning")
+    assert spec.tasks == ("humaneval", "gsm8k", "math", "bbh")
+    assert builtin("code-reasoning", StudyOptions(tasks=("gsm8k",))).tasks == ("humaneval", "gsm8k")
+    r = cli("study", "code-reasoning", "--model", "openai/a")
+    assert r.code == 2 and "two or more" in r.err
+
+
+def test_spearman_ties_permutations_and_bootstrap() -> None:
+    from cothub.study.correlation import bootstrap_ci, permutation_p, ranks, spearman
+
+    assert ranks([3.0, 1.0, 1.0, 2.0]) == [4.0, 1.5, 1.5, 3.0]
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 3], [1, 1, 1]) is None
+    assert spearman([1], [1]) is None
+    assert permutation_p([1, 2, 3, 4], [1, 2, 3, 4]) == (pytest.approx(2 / 24), "exact")
+    p, method = permutation_p(list(range(10)), list(range(10)))
+    assert method == "monte-carlo" and p is not None and p < 0.001
+    ci = bootstrap_ci([1, 2, 3, 4, 5, 6], [2, 1, 4, 3, 6, 5])
+    assert ci is not None and -1 <= ci[0] <= spearman([1, 2, 3, 4, 5, 6], [2, 1, 4, 3, 6, 5])
+    assert bootstrap_ci([1, 2, 3, 4], [1, 2, 3, 4]) is None  # too few models to resample

@@ -333,6 +333,228 @@ def plots_section(views: Sequence[RunView], published: Sequence[PublishedRow]) -
     return "".join(out)
 
 
+# ---- studies (``cothub report --study RESULT.json``) ----------------------------------------
+
+
+def _num(v: object) -> float | None:
+    """A finite number from study JSON, else None (the file is the user's: trust no value)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    f = float(v)
+    return f if f == f and abs(f) != float("inf") else None
+
+
+def _pair(v: object) -> tuple[float, float] | None:
+    if isinstance(v, list | tuple) and len(v) == 2:
+        a, b = _num(v[0]), _num(v[1])
+        if a is not None and b is not None:
+            return (a, b)
+    return None
+
+
+def _dicts(study: dict[str, object], key: str) -> list[dict[str, object]]:
+    raw = study.get(key)
+    return [x for x in raw if isinstance(x, dict)] if isinstance(raw, list) else []
+
+
+def _delta_ci(d: dict[str, object]) -> tuple[float, float] | None:
+    """95% Wald interval of a paired difference of proportions from its discordant counts:
+    delta +- z * sqrt(b + c - (b - c)^2 / n) / n."""
+    from cothub.scoring.stats import Z95
+
+    n, b, c, delta = _num(d.get("n")), _num(d.get("b")), _num(d.get("c")), _num(d.get("delta"))
+    if not n or b is None or c is None or delta is None:
+        return None
+    half = Z95 * max(0.0, b + c - (b - c) ** 2 / n) ** 0.5 / n
+    return (max(-1.0, delta - half), min(1.0, delta + half))
+
+
+def _label(*parts: object) -> str:
+    return safe(" · ".join(str(p) for p in parts if p not in (None, "")))
+
+
+def _study_deltas(study: dict[str, object], title: str) -> str:
+    rows = []
+    for d in _dicts(study, "deltas"):
+        v = _num(d.get("delta"))
+        if v is None:
+            continue
+        star = " *" if d.get("significant") is True else ""
+        rows.append(
+            (_label(d.get("contrast"), d.get("task"), d.get("model")) + star, v, _delta_ci(d))
+        )
+    return _fig(
+        plots.intervals(
+            title, rows, (-1.0, 1.0), "paired delta, points (95% CI)", "study-deltas", True
+        ),
+        f"treatment minus control on the items both graded; * significant after "
+        f"{safe(study.get('correction', 'holm'))} correction",
+    )
+
+
+def _study_points(study: dict[str, object], title: str, bounds: bool = False) -> str:
+    rows = []
+    for pt in _dicts(study, "points"):
+        v = _num(pt.get("accuracy"))
+        if v is None:
+            continue
+        lo, hi = _num(pt.get("lower")), _num(pt.get("upper"))
+        ci = (lo, hi) if bounds and lo is not None and hi is not None else _pair(pt.get("ci95"))
+        rows.append((_label(pt.get("cell"), pt.get("task"), pt.get("model")), v, ci))
+    what = "bounds: every truncated reply wrong / right" if bounds else "whiskers: 95% CI"
+    return _fig(plots.intervals(title, rows, name="study-points"), what)
+
+
+def _study_curves(study: dict[str, object]) -> str:
+    figs = []
+    for c in _dicts(study, "curves"):
+        pts = _dicts(c, "points")
+        maj = [
+            (k, m) for p in pts if (k := _num(p.get("k"))) and (m := _num(p.get("maj"))) is not None
+        ]
+        pas = [
+            (k, m)
+            for p in pts
+            if (k := _num(p.get("k"))) and (m := _num(p.get("pass"))) is not None
+        ]
+        name = _label(c.get("model"), c.get("cell"), c.get("task"))
+        series = [(f"maj@k {name}", maj, False), (f"pass@k {name}", pas, True)]
+        figs.append(
+            _fig(
+                plots.lines(
+                    f"{name}: maj@k and pass@k",
+                    series,
+                    "k (chains)",
+                    "accuracy %",
+                    name="study-curves",
+                ),
+                "solid: majority vote of k chains; dashed: any of k chains right",
+            )
+        )
+    return "".join(figs) or plots.empty("no curves in this study")
+
+
+def _study_scaling(study: dict[str, object]) -> str:
+    figs = []
+    points = _dicts(study, "points")
+    for task in dict.fromkeys(str(p.get("task")) for p in points):
+        pts = []
+        for p in points:
+            size, acc = _num(p.get("size_b")), _num(p.get("accuracy"))
+            if str(p.get("task")) == task and size and acc is not None:
+                pts.append((_label(p.get("model")), size, acc, False))
+        figs.append(
+            _fig(
+                plots.scatter(
+                    f"{safe(task)}: accuracy against model size",
+                    pts,
+                    "parameters (B)",
+                    "accuracy %",
+                    True,
+                    "study-scaling",
+                ),
+                "models whose name gives no size are left out of the plot",
+            )
+        )
+    return "".join(figs) or plots.empty("no sized models in this study")
+
+
+def _study_code(study: dict[str, object]) -> str:
+    from cothub.study.analysis import CODE, MEAN, benchmark_of
+
+    scores: dict[str, dict[str, list[float]]] = {}
+    for p in _dicts(study, "points"):
+        acc, n = _num(p.get("correct")), _num(p.get("n"))
+        if acc is None or not n:
+            continue
+        bench = benchmark_of(str(p.get("task")))
+        got = scores.setdefault(str(p.get("model")), {}).setdefault(bench, [0.0, 0.0])
+        got[0] += acc
+        got[1] += n
+    pooled = {m: {b: c / n for b, (c, n) in by.items()} for m, by in scores.items()}
+    hub: dict[str, dict[str, float]] = {}
+    for r in _dicts(study, "published"):
+        acc = _num(r.get("accuracy"))
+        if acc is not None:
+            hub.setdefault(str(r.get("model")), {})[str(r.get("task"))] = acc
+    reasoning = sorted({b for s in pooled.values() for b in s} - {CODE})
+
+    def y_of(s: dict[str, float]) -> float | None:
+        got = [s[b] for b in reasoning if b in s]
+        return sum(got) / len(got) if got and len(got) == len(reasoning) else None
+
+    pts = []
+    for group, hollow in ((pooled, False), (hub, True)):
+        for m, s in group.items():
+            y = y_of(s)
+            if CODE in s and y is not None:
+                pts.append((_label(m), s[CODE], y, hollow))
+    rho = [c for c in _dicts(study, "correlations") if c.get("y") == MEAN]
+    note = "; ".join(
+        f"{safe(c.get('scope'))}: rho {rh:+.2f}"
+        for c in rho
+        if (rh := _num(c.get("rho"))) is not None
+    )
+    return _fig(
+        plots.scatter(
+            f"HumanEval pass@1 against {MEAN} ({', '.join(reasoning)})",
+            pts,
+            "HumanEval pass@1 %",
+            "reasoning accuracy %",
+            name="study-code-reasoning",
+            note=f"Spearman {note}" if note else "",
+        ),
+        "filled: this study's runs; hollow: published Chain-of-Thought Hub rows",
+    )
+
+
+def study_section(studies: Sequence[dict[str, object]]) -> str:
+    """One block per study result (``cothub study --json``), each with its plot."""
+    if not studies:
+        return ""
+    out = ['<section id="studies"><h2>Studies</h2>']
+    for i, st in enumerate(studies):
+        name, analysis = safe(st.get("study", f"study {i + 1}")), str(st.get("analysis", "paired"))
+        out.append(f'<h3>{e(name)}: {e(st.get("description", ""))}</h3><div class="plots">')
+        if analysis == "consistency":
+            out.append(_study_curves(st))
+        elif analysis == "budget":
+            out.append(_study_points(st, f"{name}: accuracy with censoring bounds", bounds=True))
+        elif analysis == "scaling":
+            out.append(_study_scaling(st))
+        elif analysis == "code-reasoning":
+            out.append(_study_code(st))
+        elif analysis == "complexity":
+            out.append(_study_points(st, f"{name}: accuracy per exemplar set and vote"))
+        if _dicts(st, "deltas"):
+            out.append(_study_deltas(st, f"{name}: paired deltas"))
+        out.append("</div>")
+        raw = st.get("summary")
+        lines = [x for x in raw if isinstance(x, str)] if isinstance(raw, list) else []
+        if lines:
+            out.append("<ul>" + "".join(f"<li>{e(x)}</li>" for x in lines) + "</ul>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def read_study(path: object) -> dict[str, object]:
+    """A study result file (``cothub study --json``); a wrong file is one line."""
+    from pathlib import Path
+
+    from cothub.errors import CothubError
+
+    p = Path(str(path))
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise CothubError(f"cannot read study result {p}: {err.strerror}") from None
+    except (UnicodeDecodeError, ValueError) as err:
+        raise CothubError(f"{p} is not JSON: {err}") from None
+    if not isinstance(data, dict) or "study" not in data or "points" not in data:
+        raise CothubError(f"{p} is not a study result (write one with `cothub study ... --json`)")
+    return data
+
+
 def grader_panel(views: Sequence[RunView], sample_link: str | None = None) -> str:
     """Rule agreement (share of samples where every alternative extraction and check agreed)
     and the list of disagreements."""
@@ -433,14 +655,20 @@ def report_document(
     published: Sequence[PublishedRow],
     published_note: str,
     title: str = "cothub report",
+    studies: Sequence[dict[str, object]] = (),
 ) -> str:
-    """The whole self-contained report file."""
+    """The whole self-contained report file; ``studies``: study results (``cothub study
+    --json``), each drawn in a Studies section."""
     with secret_scope():
-        return _document(views, published, published_note, title)
+        return _document(views, published, published_note, title, studies)
 
 
 def _document(
-    views: Sequence[RunView], published: Sequence[PublishedRow], published_note: str, title: str
+    views: Sequence[RunView],
+    published: Sequence[PublishedRow],
+    published_note: str,
+    title: str,
+    studies: Sequence[dict[str, object]] = (),
 ) -> str:
     from cothub import __version__
 
@@ -459,6 +687,7 @@ def _document(
         leaderboard_table(views, published),
         "</section>",
         plots_section(views, published),
+        study_section(studies),
         grader_panel(views),
         provenance_section(views),
         "</main>",

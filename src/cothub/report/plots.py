@@ -9,7 +9,7 @@ under a Content-Security-Policy that allows no script at all; every label is esc
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 
 PALETTE = (
@@ -71,6 +71,30 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     while v <= hi + 1e-12:
         out.append(round(v, 10))
         v += step
+    return out
+
+
+def _percent_frame(
+    svg: tuple[float, float, str, str],
+    left: float,
+    pw: float,
+    py: Callable[[float], float],
+    y_range: tuple[float, float],
+    *,
+    title_y: int,
+    clip: int,
+) -> list[str]:
+    """The opening of a chart with a 0-100 % y axis: svg header, title, grid lines and labels."""
+    width, height, name, title = svg
+    out = [
+        _open(width, height, name, title),
+        _text(left, title_y, _clip(title, clip), extra='font-weight="600"'),
+    ]
+    for t in _ticks(*y_range):
+        out.append(
+            f'<line x1="{left}" x2="{left + pw}" y1="{py(t):.1f}" y2="{py(t):.1f}" stroke="#eee"/>'
+        )
+        out.append(_text(left - 4, py(t) + 4, f"{100 * t:.0f}", "end"))
     return out
 
 
@@ -255,15 +279,9 @@ def lines(
     def py(v: float) -> float:
         return top + ph * (1 - (v - y_lo) / (y_hi - y_lo))
 
-    out = [
-        _open(width, height, name, title),
-        _text(left, 14, _clip(title, 74), extra='font-weight="600"'),
-    ]
-    for t in _ticks(y_lo, y_hi):
-        out.append(
-            f'<line x1="{left}" x2="{left + pw}" y1="{py(t):.1f}" y2="{py(t):.1f}" stroke="#eee"/>'
-        )
-        out.append(_text(left - 4, py(t) + 4, f"{100 * t:.0f}", "end"))
+    out = _percent_frame(
+        (width, height, name, title), left, pw, py, (y_lo, y_hi), title_y=14, clip=74
+    )
     for k in sorted(set(xs)):
         out.append(_text(px(k), top + ph + 14, _fmt(k), "middle"))
     out.append(_text(left + pw / 2, top + ph + 30, xlabel, "middle"))
@@ -329,15 +347,9 @@ def pareto(
     def py(v: float) -> float:
         return top + ph * (1 - (v - y_lo) / (y_hi - y_lo))
 
-    out = [
-        _open(width, height, name, title),
-        _text(left, 14, _clip(title, 74), extra='font-weight="600"'),
-    ]
-    for t in _ticks(y_lo, y_hi):
-        out.append(
-            f'<line x1="{left}" x2="{left + pw}" y1="{py(t):.1f}" y2="{py(t):.1f}" stroke="#eee"/>'
-        )
-        out.append(_text(left - 4, py(t) + 4, f"{100 * t:.0f}", "end"))
+    out = _percent_frame(
+        (width, height, name, title), left, pw, py, (y_lo, y_hi), title_y=14, clip=74
+    )
     for e in range(math.floor(x_lo), math.ceil(x_hi) + 1):
         if x_lo <= e <= x_hi:
             out.append(_text(px(10.0**e), top + ph + 14, _fmt(10.0**e), "middle"))
@@ -449,5 +461,128 @@ def bars(
             f"{unit}</title></rect>"
         )
         out.append(_text(left + pw * max(0.0, min(1.0, v)) + 4, y + 14, f"{100 * v:.1f}{unit}"))
+    out.append("</svg>")
+    return "".join(out)
+
+
+def intervals(
+    title: str,
+    rows: Sequence[tuple[str, float, tuple[float, float] | None]],
+    axis: tuple[float, float] = (0.0, 1.0),
+    xlabel: str = "accuracy %",
+    name: str = "intervals",
+    signed: bool = False,
+) -> str:
+    """One row a (label, value, interval): a dot with its whisker on a shared axis in percent;
+    ``signed`` draws the zero line and prints values with their sign (paired deltas)."""
+    if not rows:
+        return empty(f"{title}: nothing to show")
+    lo, hi = axis
+    left, width, rh, top = 300, 720, 18, 30
+    height = top + rh * len(rows) + 44
+    pw = width - left - 70
+
+    def x(v: float) -> float:
+        return left + pw * (max(lo, min(hi, v)) - lo) / ((hi - lo) or 1)
+
+    out = [
+        _open(width, height, name, title),
+        _text(10, 16, _clip(title, 110), extra='font-weight="600"'),
+    ]
+    bottom = top + rh * len(rows)
+    for t in _ticks(lo, hi, 8):
+        stroke = "#999" if signed and abs(t) < 1e-12 else "#eee"
+        out.append(
+            f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top}" y2="{bottom}" stroke="{stroke}"/>'
+        )
+        out.append(
+            _text(
+                x(t), bottom + 14, f"{100 * t:+.0f}" if signed and t else f"{100 * t:.0f}", "middle"
+            )
+        )
+    out.append(_text(left + pw / 2, bottom + 32, xlabel, "middle"))
+    for i, (label, v, ci) in enumerate(rows):
+        y = top + rh * i + rh / 2
+        out.append(_text(left - 8, y + 4, _clip(label, 48), "end"))
+        if ci is not None:
+            out.append(
+                f'<line x1="{x(ci[0]):.1f}" x2="{x(ci[1]):.1f}" y1="{y:.1f}" y2="{y:.1f}" '
+                f'stroke="{color(0)}" stroke-width="2"/>'
+            )
+        shown = f"{100 * v:+.1f}" if signed else f"{100 * v:.1f}"
+        bounds = "" if ci is None else f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+        out.append(
+            f'<circle cx="{x(v):.1f}" cy="{y:.1f}" r="4" fill="{color(0)}">'
+            f"<title>{_e(label)}: {shown}{bounds}</title></circle>"
+        )
+        out.append(_text(width - 10, y + 4, shown, "end", 'fill="#555"'))
+    out.append("</svg>")
+    return "".join(out)
+
+
+def scatter(
+    title: str,
+    points: Sequence[tuple[str, float, float, bool]],
+    xlabel: str,
+    ylabel: str,
+    log_x: bool = False,
+    name: str = "scatter",
+    note: str = "",
+) -> str:
+    """(label, x, y, hollow) points: y in [0, 1] as percent; x on a log10 axis (model size) or
+    in [0, 1] as percent; hollow points are the published ones. Each point is labelled."""
+    pts = [p for p in points if not log_x or p[1] > 0]
+    if not pts:
+        return empty(f"{title}: nothing to show")
+    width, height, left, bottom, top = 620, 340, 54, 52, 26
+    pw, ph = width - left - 120, height - top - bottom
+    if log_x:
+        lx = [math.log10(p[1]) for p in pts]
+        x_lo, x_hi = min(lx) - 0.2, max(lx) + 0.2
+    else:
+        x_lo = max(0.0, math.floor(10 * min(p[1] for p in pts)) / 10 - 0.05)
+        x_hi = min(1.0, math.ceil(10 * max(p[1] for p in pts)) / 10 + 0.05)
+        if x_hi <= x_lo:
+            x_hi = x_lo + 0.1
+    y_lo = max(0.0, math.floor(10 * min(p[2] for p in pts)) / 10 - 0.05)
+    y_hi = min(1.0, math.ceil(10 * max(p[2] for p in pts)) / 10 + 0.05)
+    if y_hi <= y_lo:
+        y_hi = y_lo + 0.1
+
+    def px(v: float) -> float:
+        u = math.log10(v) if log_x else v
+        return left + pw * (u - x_lo) / (x_hi - x_lo)
+
+    def py(v: float) -> float:
+        return top + ph * (1 - (v - y_lo) / (y_hi - y_lo))
+
+    out = _percent_frame(
+        (width, height, name, title), left, pw, py, (y_lo, y_hi), title_y=16, clip=90
+    )
+    if log_x:
+        for e in range(math.floor(x_lo), math.ceil(x_hi) + 1):
+            if x_lo <= e <= x_hi:
+                out.append(_text(px(10.0**e), top + ph + 14, _fmt(10.0**e), "middle"))
+    else:
+        for t in _ticks(x_lo, x_hi):
+            out.append(_text(px(t), top + ph + 14, f"{100 * t:.0f}", "middle"))
+    out.append(
+        _text(left + pw / 2, top + ph + 32, xlabel + (" (log scale)" if log_x else ""), "middle")
+    )
+    out.append(
+        f'<text transform="translate(12,{top + ph / 2}) rotate(-90)" '
+        f'text-anchor="middle">{_e(ylabel)}</text>'
+    )
+    for i, (label, xv, yv, hollow) in enumerate(pts):
+        cx, cy = px(xv), py(yv)
+        fill = 'fill="none" stroke="#555" stroke-width="1.5"' if hollow else f'fill="{color(i)}"'
+        shown = _fmt(xv) if log_x else f"{100 * xv:.1f}%"
+        out.append(
+            f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" {fill}><title>{_e(label)}: '
+            f"{shown}, {100 * yv:.1f}%</title></circle>"
+        )
+        out.append(_text(cx + 7, cy + 4, _clip(label, 22), extra='fill="#444"'))
+    if note:
+        out.append(_text(left, height - 6, _clip(note, 100), extra='fill="#555"'))
     out.append("</svg>")
     return "".join(out)

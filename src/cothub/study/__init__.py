@@ -54,7 +54,55 @@ def run_study(spec: StudySpec, settings: StudySettings, progress: bool = False) 
     result = analyse(spec, run_grid(spec, settings, progress))
     if spec.analysis == "scaling":
         result = replace(result, published=tuple(_published(settings)))
+    if spec.analysis == "code-reasoning":
+        from cothub.study.analysis import code_reasoning
+
+        rho, rows, lines = code_reasoning(result.points, _hub_with_code(), settings.seed)
+        result = replace(
+            result,
+            correlations=tuple(rho),
+            published=tuple(rows),
+            summary=(*lines, *result.summary),
+        )
     return result
+
+
+HUB_CODE_COLUMNS = ("humaneval", "gsm8k", "math", "mmlu", "bbh")
+
+
+def _hub_with_code() -> list[tuple[str, dict[str, float], str]]:
+    """The published leaderboard's rows with their HumanEval column (read where the report
+    finds the CSV); a model published at several sizes is named with its size."""
+    import csv
+
+    try:
+        from cothub.report.views import default_published_path, safe
+    except ImportError:
+        return []
+    path = default_published_path()
+    if path is None:
+        return []
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            raw = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+    out = []
+    for r in raw:
+        scores: dict[str, float] = {}
+        for col in HUB_CODE_COLUMNS:
+            try:
+                scores[col] = float((r.get(col) or "").strip()) / 100
+            except ValueError:
+                continue
+        name = (r.get("model") or "").strip()
+        if not name or not scores:
+            continue
+        size = (r.get("params") or "").strip()
+        label = f"{name} ({size})" if size and size != "?" else name
+        source = r.get("sources") or "Chain-of-Thought Hub"
+        out.append((safe(label), scores, safe(source)))
+    return out
 
 
 def _published(settings: StudySettings) -> list[dict[str, object]]:

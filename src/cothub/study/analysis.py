@@ -145,7 +145,11 @@ class StudyResult:
     alpha: float = 0.05
     correction: str = CORRECTION
     published: tuple[dict[str, object], ...] = ()
-    """Scaling: the published Chain-of-Thought Hub rows of the study's models and tasks."""
+    """Scaling: the published Chain-of-Thought Hub rows of the study's models and tasks;
+    code-reasoning: every hub row with a HumanEval number, each benchmark beside it."""
+    correlations: tuple[dict[str, object], ...] = ()
+    """Code-reasoning: Spearman's rho of HumanEval against each reasoning score, per scope
+    (:class:`cothub.study.correlation.RankCorrelation` as JSON)."""
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -160,6 +164,7 @@ class StudyResult:
             "summary": list(self.summary),
             "runs": list(self.runs),
             "published": list(self.published),
+            "correlations": list(self.correlations),
         }
 
 
@@ -299,7 +304,9 @@ def analyse(spec: StudySpec, runs: Sequence[CellRun]) -> StudyResult:
 
 
 def _summary(spec: StudySpec, deltas: Sequence[Delta]) -> list[str]:
-    lines = []
+    lines: list[str] = []
+    if spec.analysis == "code-reasoning":  # its findings are rank correlations, not tests
+        return lines
     where = f"{CORRECTION}-corrected p < {spec.alpha:g} over {len(deltas)} paired tests"
     if spec.name == "formats":
         cot = [d for d in deltas if d.family == "cot"]
@@ -471,3 +478,94 @@ def published_rows(
                     }
                 )
     return out
+
+
+# ---- code-reasoning ------------------------------------------------------------------------
+
+CODE = "humaneval"
+MEAN = "reasoning (mean)"
+"""The y of the summary correlation: each model's mean over the study's reasoning benchmarks."""
+
+
+def benchmark_of(task: str) -> str:
+    """``bbh/boolean_expressions`` -> ``bbh``; ``humaneval:timeout=10`` -> ``humaneval``."""
+    return task.split("/", 1)[0].split(":", 1)[0].lower()
+
+
+def model_scores(points: Sequence[Point]) -> dict[str, dict[str, float]]:
+    """Each model's accuracy per benchmark, subtasks pooled (every graded item counts once)."""
+    tally: dict[str, dict[str, list[int]]] = {}
+    for p in points:
+        got = tally.setdefault(p.model, {}).setdefault(benchmark_of(p.task), [0, 0])
+        got[0] += p.correct
+        got[1] += p.n
+    return {m: {b: c / n for b, (c, n) in by.items() if n} for m, by in tally.items()}
+
+
+def _with_mean(scores: dict[str, float], reasoning: Sequence[str]) -> dict[str, float]:
+    if reasoning and all(b in scores for b in reasoning):
+        return {**scores, MEAN: sum(scores[b] for b in reasoning) / len(reasoning)}
+    return scores
+
+
+def code_reasoning(
+    points: Sequence[Point],
+    hub: Sequence[tuple[str, dict[str, float], str]] = (),
+    seed: int = 0,
+) -> tuple[list[dict[str, object]], list[dict[str, object]], list[str]]:
+    """(correlations, published rows, summary lines): Spearman's rho between HumanEval pass@1
+    and each reasoning benchmark (and their mean) across the study's models (``own``), the hub's
+    published rows (``published``) and both together (``all``: hub rows of other models)."""
+    from cothub.study.correlation import correlate
+
+    own = model_scores(points)
+    reasoning = sorted({b for s in own.values() for b in s} - {CODE})
+    own = {m: _with_mean(s, reasoning) for m, s in own.items()}
+    keys = {_key(m) for m in own}
+    published: list[dict[str, object]] = []
+    hub_scores: dict[str, dict[str, float]] = {}
+    for name, scores, source in hub:
+        if CODE not in scores:
+            continue
+        hub_scores[name] = _with_mean(scores, reasoning)
+        for b in (CODE, *reasoning):
+            if b in scores:
+                published.append(
+                    {
+                        "model": name,
+                        "published_as": name,
+                        "task": b,
+                        "accuracy": scores[b],
+                        "source": source,
+                    }
+                )
+    others = {m: s for m, s in hub_scores.items() if _key(m) not in keys}
+    scopes = (("own", own), ("published", hub_scores), ("all", {**others, **own}))
+    out: list[dict[str, object]] = []
+    lines: list[str] = []
+    for y in (*reasoning, MEAN):
+        for scope, table in scopes:
+            rows = [(m, s[CODE], s[y]) for m, s in table.items() if CODE in s and y in s]
+            if len(rows) < 2 or (
+                scope == "all"
+                and len(rows) == len([m for m in own if CODE in own[m] and y in own[m]])
+            ):
+                continue
+            c = correlate(CODE, y, rows, scope, seed)
+            out.append(c.as_json())
+            if y == MEAN or len(reasoning) == 1:
+                lines.append(_rho_line(c.as_json()))
+    return out, published, lines
+
+
+def _rho_line(c: dict[str, object]) -> str:
+    rho, p, ci = c["rho"], c["p"], c["ci95"]
+    if rho is None:
+        return f"HumanEval vs {c['y']} ({c['scope']}, {c['n']} models): rho undefined (a tie)"
+    interval = ""
+    if isinstance(ci, list):
+        interval = f", bootstrap 95% CI {ci[0]:+.2f} to {ci[1]:+.2f}"
+    return (
+        f"HumanEval vs {c['y']} ({c['scope']}, {c['n']} models): Spearman rho = "
+        f"{float(str(rho)):+.2f}, {c['p_method']} permutation p = {float(str(p)):.3g}{interval}"
+    )

@@ -7,7 +7,7 @@ Kept out of ``cli.py`` (argument parsing only) and imported when the command run
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -88,12 +88,17 @@ def resolve(args: StudyArgs) -> tuple[StudySpec, StudySettings]:
             format=args.format,
             tasks=tasks or DEFAULT_TASKS,
         )
+        code = args.name.strip().lower() == "code-reasoning"
+        if code:  # the command's tasks are the reasoning side; HumanEval is always run
+            options = replace(options, tasks=tasks)
         spec = builtin(args.name, options)
+        if code:
+            tasks = ()
     spec = with_tasks(spec, tasks)
     if not args.models:
         raise CothubError("give --model PROVIDER/MODEL (repeat it for several, e.g. scaling)")
-    if spec.analysis == "scaling" and len(args.models) < 2:
-        raise CothubError("the scaling study needs two or more --model")
+    if spec.analysis in ("scaling", "code-reasoning") and len(args.models) < 2:
+        raise CothubError(f"the {spec.analysis} study needs two or more --model")
     settings = StudySettings(
         models=args.models,
         tasks=spec.tasks or DEFAULT_TASKS,

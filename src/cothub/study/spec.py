@@ -28,7 +28,7 @@ from typing import Any, Literal, get_args
 from cothub.errors import CothubError
 from cothub.prompts.perturb import PERTURBATIONS
 
-Analysis = Literal["paired", "consistency", "budget", "complexity", "scaling"]
+Analysis = Literal["paired", "consistency", "budget", "complexity", "scaling", "code-reasoning"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +234,29 @@ def _scaling(o: StudyOptions) -> StudySpec:
     )
 
 
+CODE_TASK = "humaneval"
+REASONING_TASKS = ("gsm8k", "math", "bbh")
+"""``code-reasoning``: the reasoning tasks HumanEval is set against when the command names none."""
+
+
+def _code_reasoning(o: StudyOptions) -> StudySpec:
+    """HumanEval pass@1 (greedy) and the reasoning tasks per model, one ordinary run each; the
+    analysis ranks the models on both and correlates the ranks (Spearman)."""
+    chosen = o.tasks or REASONING_TASKS
+    tasks = chosen if any(_is_code(t) for t in chosen) else (CODE_TASK, *chosen)
+    return StudySpec(
+        "code-reasoning",
+        "HumanEval pass@1 against reasoning accuracy across models (Spearman rank correlation)",
+        (Cell("default", format=o.format),),
+        analysis="code-reasoning",
+        tasks=tuple(tasks),
+    )
+
+
+def _is_code(task: str) -> bool:
+    return task.split("/", 1)[0].split(":", 1)[0].lower() == CODE_TASK
+
+
 def builtin(name: str, options: StudyOptions | None = None) -> StudySpec:
     """The built-in study ``name`` with the command line's knobs."""
     o = options or StudyOptions()
@@ -244,6 +267,7 @@ def builtin(name: str, options: StudyOptions | None = None) -> StudySpec:
         "budget": lambda: _budget(o),
         "complexity": lambda: _complexity(o),
         "scaling": lambda: _scaling(o),
+        "code-reasoning": lambda: _code_reasoning(o),
     }
     make = makers.get(name.strip().lower())
     if make is None:
@@ -253,7 +277,15 @@ def builtin(name: str, options: StudyOptions | None = None) -> StudySpec:
     return make().check()
 
 
-STUDIES = ("formats", "perturb", "consistency", "budget", "complexity", "scaling")
+STUDIES = (
+    "formats",
+    "perturb",
+    "consistency",
+    "budget",
+    "complexity",
+    "scaling",
+    "code-reasoning",
+)
 """The built-in studies, in the order ``cothub study --help`` lists them."""
 
 

@@ -76,7 +76,9 @@ def print_result(result: StudyResult, console: Console) -> None:
                 "*" if x.significant else "",
             )
         console.print(d)
-    if result.published:
+    if result.published and result.analysis == "code-reasoning":
+        _print_hub_code(result, console)
+    elif result.published:
         pub = Table(title="published Chain-of-Thought Hub rows of these models")
         for col in ("model", "published as", "task", "accuracy %", "source"):
             pub.add_column(col)
@@ -89,5 +91,35 @@ def print_result(result: StudyResult, console: Console) -> None:
                 str(r["source"])[:60],
             )
         console.print(pub)
+    if result.correlations:
+        rho = Table(title="HumanEval pass@1 against reasoning: Spearman rank correlation")
+        for col in ("reasoning", "scope", "models", "rho", "95% CI (bootstrap)", "p (permutation)"):
+            rho.add_column(col, justify="left" if col in ("reasoning", "scope") else "right")
+        for cor in result.correlations:
+            rh, ci, pv = cor.get("rho"), cor.get("ci95"), cor.get("p")
+            rho.add_row(
+                str(cor["y"]),
+                str(cor["scope"]),
+                str(cor["n"]),
+                "-" if rh is None else f"{float(str(rh)):+.2f}",
+                f"{ci[0]:+.2f} to {ci[1]:+.2f}" if isinstance(ci, list) else "-",
+                "-" if pv is None else f"{float(str(pv)):.3g} ({cor['p_method']})",
+            )
+        console.print(rho)
     for line in result.summary:
-        console.print(line)
+        console.print(line, markup=False, highlight=False)
+
+
+def _print_hub_code(result: StudyResult, console: Console) -> None:
+    """The hub's rows with a HumanEval number: one row a model, HumanEval beside the others."""
+    cols = list(dict.fromkeys(str(r["task"]) for r in result.published))
+    rows: dict[str, dict[str, float]] = {}
+    for r in result.published:
+        rows.setdefault(str(r["model"]), {})[str(r["task"])] = float(str(r["accuracy"]))
+    t = Table(title="published Chain-of-Thought Hub rows with HumanEval (%)")
+    t.add_column("model")
+    for c in cols:
+        t.add_column(c, justify="right")
+    for model, scores in rows.items():
+        t.add_row(model, *(_pct(scores.get(c)) for c in cols))
+    console.print(t)
