@@ -165,6 +165,16 @@ def test_packages_only_when_allowed() -> None:
     assert run("import pytest\nans = 1\n", site_packages=True).answer == "1"
 
 
+def test_math_packages_that_import_ctypes_run_with_site_packages() -> None:
+    """Program-of-thought programs lean on sympy (and numpy): ``import ctypes`` inside them is
+    allowed, any use of it is not (test_processes_and_escapes_are_forbidden)."""
+    sympy = "import sympy\nx = sympy.Symbol('x')\nans = sorted(sympy.solve(x**2 - 4, x))[-1]\n"
+    assert run(sympy, site_packages=True, memory_mb=1024, wall_s=60, cpu_s=60).answer == "2"
+    pytest.importorskip("numpy")
+    numpy = "import numpy as np\nans = int(np.linalg.solve([[2, 0], [0, 4]], [2, 8]).sum())\n"
+    assert run(numpy, site_packages=True, memory_mb=1024, wall_s=60, cpu_s=60).answer == "3"
+
+
 def test_limits_are_validated() -> None:
     for bad in ({"wall_s": 0}, {"cpu_s": 0}, {"memory_mb": 8}, {"max_output": 1}):
         with pytest.raises(ValueError, match="sandbox limits"):
@@ -286,10 +296,25 @@ def test_file_size_and_disk_are_limited() -> None:
         "import os\nos.system('true')\n",
         "import os\nos.execv('/bin/true', ['true'])\n",
         "import threading\nthreading.Thread(target=print).start()\n",
-        "import ctypes\n",
+        "import ctypes\nctypes.CDLL(None).getpid()\n",
+        "import ctypes\nctypes.pythonapi.Py_IncRef\n",
+        "import ctypes\nctypes.c_int.from_address(id(0))\n",
+        "import ctypes\nctypes.string_at(id(0), 8)\n",
+        "import ctypes\nctypes.CDLL('libc.so.6')\n",
         "import resource\nresource.setrlimit(resource.RLIMIT_CPU, (100, 100))\n",
     ],
-    ids=["subprocess", "system", "exec", "thread", "ctypes", "setrlimit"],
+    ids=[
+        "subprocess",
+        "system",
+        "exec",
+        "thread",
+        "ctypes-symbol",
+        "ctypes-pythonapi",
+        "ctypes-memory",
+        "ctypes-string_at",
+        "ctypes-library",
+        "setrlimit",
+    ],
 )
 def test_processes_and_escapes_are_forbidden(code: str) -> None:
     r = run(code)

@@ -46,8 +46,9 @@ The result cannot be forged
     sandbox's process group after every run.
 
 Second layer (Python audit hooks, installed just before the program runs)
-    sockets, process creation, threads, ``kill``, ``ctypes``, ``setrlimit`` and writes outside
-    the scratch directory end the program at once as ``forbidden``, with a precise message. The
+    sockets, process creation, threads, ``kill``, any use of ``ctypes`` (importing it is
+    allowed: numpy and sympy do), ``setrlimit`` and writes outside the scratch directory end
+    the program at once as ``forbidden``, with a precise message. The
     program can reach and disable these hooks (PEP 578); the kernel layers above hold regardless.
 
 Not bounded: the number of (empty) files in the scratch tmpfs, whose kernel memory is freed

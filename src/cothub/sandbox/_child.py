@@ -236,6 +236,12 @@ def guard(report: int, root: str) -> Callable[[str, tuple[Any, ...]], None]:
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
         why = ""
+        if event == "ctypes.dlopen" and args[:1] == (None,):
+            # ``import ctypes`` opens the running process itself (``pythonapi``), which loads
+            # nothing new; numpy, sympy and the like import ctypes, so ``site_packages`` needs
+            # it. Every use is still forbidden: symbols (ctypes.dlsym), foreign calls
+            # (ctypes.call_function), raw memory (ctypes.cdata, ctypes.addressof, string_at).
+            return
         if event in BLOCKED or event.startswith(BLOCKED_PREFIXES):
             why = event
         elif event == "open":
