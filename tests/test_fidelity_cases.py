@@ -163,12 +163,27 @@ GSM8K: dict[str, tuple[str, str, str | None, bool, str]] = {
         True,
         "final-phrase",
     ),
-    "continuation-without-prior-answer": (
-        "Janet has 16 eggs and eats 3.\n\nQuestion: A new question.\nThe answer is 5.",
+    "continuation-after-unfinished-reasoning": (
+        "Janet has 16 eggs and eats 3, so 13 are left. Then we need the price.\n\n"
+        "Question: A new question.\nThe answer is 5.",
         "5",
         None,
         False,
         "cut-unanswered",
+    ),
+    "continuation-after-a-closing-number": (  # as if the stop sequence had fired
+        "She sells 9 eggs at $2 each: 9 * 2 = 18 dollars.\n\nQuestion: A new one.\nAnswer: 5",
+        "18",
+        "18",
+        True,
+        "last-number",
+    ),
+    "invented-human-turn-after-a-closing-number": (
+        "She makes 18 dollars per day.\n\nHuman: And with 20 eggs?\n\nAssistant: 13 * 2 = 26.",
+        "18",
+        "18",
+        True,
+        "last-number",
     ),
     "restated-question-at-start-is-kept": (
         "Question: Janet has 16 eggs and eats 3. How many are left?\n16 - 3 = 13\nThe answer is 13.",

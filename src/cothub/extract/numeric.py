@@ -705,6 +705,10 @@ def _last_sentence_hedge(text: str, num: _Num) -> bool:
     return _read_statement(text, first, end, "last-number").method == "hedge"
 
 
+# After a number: a sentence or line break followed by more words (the reasoning went on).
+_SENTENCE_AFTER = re.compile(r"[.!?;](?=\s)\s*[^\W\d_]|\n\s*[^\W\d_]")
+
+
 def committed_number(text: str, stops: Sequence[str] = ()) -> Answer:
     """The number a completion commits to, read as a careful human grader reads it.
 
@@ -731,9 +735,16 @@ def committed_number(text: str, stops: Sequence[str] = ()) -> Answer:
     base = region.start
     sub = _mask(text[region.start : region.end])
     ans = _committed(sub)
-    if ans.method == "last-number" and region.cut in ("continuation", "restart"):
-        # The model went on to a new question (or started over) without committing to an
-        # answer first: the last number before that is a guess, not its answer.
+    if (
+        ans.method == "last-number"
+        and ans.span is not None
+        and region.cut in ("continuation", "restart")
+        and _SENTENCE_AFTER.search(sub, ans.span[1]) is not None
+    ):
+        # The model went on to a new question (or started over) as if a stop sequence had
+        # fired: its last number counts as it would in a reply that ended there, when it
+        # closes the reply ("... 9 * 2 = 18 dollars."). One followed by further reasoning
+        # with no number ("16 - 3 = 13. Then we need ...") is a solution left unfinished.
         return Answer(None, None, "cut-unanswered")
     if ans.span is None:
         return ans
