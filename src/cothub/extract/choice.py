@@ -67,6 +67,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
+from cothub.extract.correction import CORRECTION, may_correct
 from cothub.extract.region import answer_region
 from cothub.extract.structured import find_answer_field
 from cothub.types import Answer
@@ -555,6 +556,11 @@ def normalize_word_list(text: str) -> str:
     return " ".join(w for w in words if w)
 
 
+# A label before a word list on its line ("Sorted:", "Sorted list:", "Result:"): list words
+# never carry a colon.
+_LIST_LABEL = re.compile(r"[*_]*(?:[A-Za-z]+[ \t]){0,3}[A-Za-z]+[*_]*:[*_]*[ \t]+")
+
+
 class _WordListParser:
     """Parses a space/comma separated word list, or a vertical list after a bare phrase."""
 
@@ -564,6 +570,9 @@ class _WordListParser:
         nl = s.find("\n", start, end)
         first_end = end if nl < 0 else nl
         pos = _skip(s, start, first_end, fillers=False)
+        label = _LIST_LABEL.match(s, pos, first_end)
+        if label is not None and label.end() < first_end:
+            pos = label.end()  # "Sorted: apple banana": a label, not a word of the list
         if pos < first_end:
             stop = _SENTENCE_END.search(s, pos, first_end)
             stop_at = stop.start() if stop else first_end
@@ -656,7 +665,7 @@ _EVALUATES = re.compile(
 _BARE_IS_CORRECT = re.compile(
     r"(?P<u>[A-Z])[*_`]*[ \t]+is[ \t]+(?:the[ \t]+)?(?:correct|right|best)\b"
 )
-_WEAK = frozenset({"is-correct", "which-is", "conclusion", "evaluates"})
+_WEAK = frozenset({"is-correct", "which-is", "conclusion", "evaluates", "correction"})
 
 
 def _braced(s: str, open_end: int) -> int:
@@ -705,6 +714,8 @@ def _commitments(s: str, letters: str) -> list[tuple[int, str, int, int]]:
         found += [(m.start(), "sorted", m.end(), end) for m in _SORTED.finditer(s)]
     if "\\boxed" in s or "\\fbox" in s:
         found += [(m.start(), "boxed", m.end(), _braced(s, m.end())) for m in _BOXED.finditer(s)]
+    if may_correct(low):  # "... is D? No, actually it's C.": bare corrections only (_WEAK)
+        found += [(m.start(), "correction", m.end(), end) for m in CORRECTION.finditer(s)]
     field = find_answer_field(s)
     if field is not None:
         a, b = field.span
@@ -870,8 +881,28 @@ _TEXT = _TextParser()
 
 
 def extract_integer(text: str) -> Answer:
-    """The committed integer as a canonical string (``-11520``; commas, unicode minus removed)."""
-    return _extract(text, _INTEGER)
+    """The committed integer as a canonical string (``-11520``; commas, unicode minus removed).
+
+    A reply with no answer phrase and no bare answer line is read as a numeric one is (the
+    closing "So/Thus ..." sentence, then the number that closes the reply: "I count 7 items in
+    total."); what that reader refuses (hedges, loops, unfinished reasoning) stays unanswered.
+    """
+    found = _extract(text, _INTEGER)
+    if found.value is not None or found.method != "none":
+        return found
+    from cothub.extract.numeric import committed_number
+
+    num = committed_number(text)
+    if num.value is None or num.span is None or num.method not in ("conclusion", "last-number"):
+        return found
+    region = answer_region(text)
+    rest = text[num.span[1] : region.end if region is not None else len(text)]
+    if any(c in rest for c in "=+*×/") or rest.rstrip().endswith(("-", "−")):
+        return found  # "(8 + -6) = 2 = (8 + -6) =": a computation left open, not a result
+    hit = _INTEGER(text, num.span[0], num.span[1], False)
+    if hit is None or hit.ambiguous:
+        return found
+    return Answer(hit.value, num.span, num.method)
 
 
 def extract_dyck(text: str) -> Answer:

@@ -52,6 +52,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import NamedTuple
 
+from cothub.extract.correction import CORRECTION, may_correct
 from cothub.extract.region import answer_region, ends_in_loop
 from cothub.extract.structured import find_answer_field
 from cothub.types import Answer
@@ -423,6 +424,14 @@ def _candidates(text: str) -> Iterator[_Commit]:
             num = _first_number(text, nxt.end(), end)
             if num is not None:
                 yield _Commit(num, "final-phrase", True, end)
+    if may_correct(text.lower()):
+        for m in CORRECTION.finditer(text):
+            # Only a bare corrected value: one number, no computation, in its sentence.
+            stop = _SENTENCE.search(text, m.end())
+            end = stop.start() if stop else len(text)
+            nums = list(_scan(text, m.end(), end))
+            if len(nums) == 1 and not any(c in text[m.end() : end] for c in "=+*×/"):
+                yield _Commit(nums[0], "correction", True, end)
     for m in _phrases(text):
         lead = _LEAD.match(text, m.end())
         start = lead.end() if lead else m.end()

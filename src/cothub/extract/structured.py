@@ -19,10 +19,13 @@ import re
 __all__ = ["Field", "find_answer_field"]
 
 # The key, quoted (JSON) or single-quoted (a Python dict), then its value: a string, a number,
-# a literal, or a flat list. Keys are the ones harnesses and models use for the final answer.
+# a literal, or a flat list. Keys are the ones harnesses and models use for the final answer
+# (``answer``, ``final_answer``, ``result``; for multiple choice also ``choice``, ``option``,
+# ``selected_option``, ``answer_letter``; ``prediction`` as prediction files write it).
 _FIELD = re.compile(
-    r"""(?P<q>["'])(?i:(?:final[_ ]?)?answer(?:[_ ]?(?:value|latex|text|expression))?
-        |final[_ ]?result|final|result|solution_value)(?P=q)
+    r"""(?P<q>["'])(?i:(?:final[_ ]?)?answer(?:[_ ]?(?:value|latex|text|expression|letter
+        |choice|option|number))?|final[_ ]?result|final|result|solution_value
+        |(?:(?:final|selected|chosen|correct)[_ ]?)?(?:choice|option)|prediction)(?P=q)
     \s*:\s*
     (?:
         "(?P<dq>(?:[^"\\\n]|\\.)*)"
@@ -34,7 +37,8 @@ _FIELD = re.compile(
 )
 
 
-_KEY_PARTS = ("nswer", "NSWER", "esult", "ESULT", "inal", "INAL", "olution_value")
+_KEY_PARTS = ("nswer", "NSWER", "esult", "ESULT", "inal", "INAL", "olution_value", "hoice",
+              "HOICE", "ption", "PTION", "rediction", "REDICTION")  # fmt: skip
 
 
 class Field:
