@@ -427,6 +427,21 @@ def test_gsm8k(completion: str, gold: str, answer: str | None, correct: bool, me
 # --- MATH: (completion, gold, answer, correct, method) ------------------------------------------
 
 MATH: dict[str, tuple[str, str, str | None, bool, str]] = {
+    "solutions-boxed-one-by-one": (
+        "So $x = 2$ or $x = 3$: $\\boxed{2}$ and $\\boxed{3}$.",
+        "2, 3",
+        "2, 3",
+        True,
+        "boxed",
+    ),
+    "a-revised-box-is-not-joined": (
+        "First \\boxed{2}. Checking again, that was wrong: \\boxed{3}",
+        "3",
+        "3",
+        True,
+        "boxed",
+    ),
+    "a-box-repeated-is-one-answer": ("\\boxed{2} \\boxed{2}", "2", "2", True, "boxed"),
     "json-escaped": (
         '```json\n{"answer": "\\\\frac{1}{2}"}\n```',
         "\\frac{1}{2}",

@@ -109,6 +109,49 @@ def last_boxed(text: str) -> tuple[str, tuple[int, int]] | None:
     return text[i:end], (i, end)
 
 
+# Between two boxes of one answer: "\boxed{2}, \boxed{3}", "$\boxed{2}$ and $\boxed{3}$".
+_BOX_GAP = re.compile(r"[\s$]*(?:[,;][\s$]*)?(?:and\b)?[\s$]*")
+
+
+def _braced_boxes(text: str) -> list[tuple[int, int, int]]:
+    """(start of ``\boxed``, content start, closing brace) of every closed braced box."""
+    out = []
+    for m in _BOX.finditer(text):
+        i = m.end()
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i < len(text) and text[i] == "{":
+            close = matching_brace(text, i)
+            if close is not None:
+                out.append((m.start(), i + 1, close))
+    return out
+
+
+def _joined_boxes(text: str, value: str, span: tuple[int, int]) -> tuple[str, tuple[int, int]]:
+    """The last box, with the boxes right before it that only commas or "and" separate: the
+    solutions of a multi-answer problem boxed one by one ("2, 3"). A box repeated as is stays
+    one value."""
+    if text.count("boxed") < 2:
+        return value, span
+    boxes = _braced_boxes(text)
+    if not boxes or boxes[-1][2] < span[1]:
+        return value, span  # the last box is not braced ("\boxed 2"): alone
+    values, start = [value], span[0]
+    for (_, prev_open, prev_close), (cur_start, _, _) in zip(
+        reversed(boxes[:-1]), reversed(boxes[1:]), strict=True
+    ):
+        if _BOX_GAP.fullmatch(text, prev_close + 1, cur_start) is None:
+            break
+        inner, inner_span = _trimmed(text, prev_open, prev_close)
+        if not inner:
+            break
+        values.insert(0, inner)
+        start = inner_span[0]
+    if len(set(values)) == 1:
+        return value, span
+    return ", ".join(values), (start, span[1])
+
+
 def _phrase_value(text: str, start: int) -> tuple[str, tuple[int, int]] | None:
     """The value a final-answer phrase introduces at ``start``; None if it is empty."""
     n = len(text)
@@ -292,7 +335,7 @@ def _math_answer(text: str, structured: bool = True) -> Answer:
         return Answer(value, span, "json") if value else Answer(None, field.span, "json-null")
     boxed = last_boxed(text)
     if boxed is not None:
-        value, span = boxed
+        value, span = _joined_boxes(text, *boxed)
         if not value:
             return Answer(None, None, "empty-boxed")
         return Answer(value, span, "boxed")
