@@ -100,7 +100,7 @@ def main() -> None:
     print(
         f"gsm8k: {head.correct}/{head.n} correct ({100 * head.accuracy:.1f}%), "
         f"unparsed {head.unparsed}, truncated {head.truncated} "
-        f"(in unclosed thinking {head.extra.get('unclosed_thinking', 0)})"
+        f"(in unclosed thinking {head.extraction.unclosed_thinking if head.extraction else 0})"
     )
     print(
         f"{head.n} items in {first.wall_s:.2f} s: {head.n / first.wall_s:.1f} items/s, "

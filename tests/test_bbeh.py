@@ -136,8 +136,8 @@ def test_headline_is_the_adjusted_harmonic_mean() -> None:
     head = out["bbeh"]
     assert head.aggregate == "harmonic"
     assert head.accuracy == pytest.approx(2 / (1 / 51 + 1 / 1) / 100)
-    assert head.extra["macro_accuracy"] == pytest.approx(0.25)
-    assert head.extra["micro_accuracy"] == pytest.approx(2 / 6)
+    assert head.macro_accuracy == pytest.approx(0.25)
+    assert head.micro_accuracy == pytest.approx(2 / 6)
     assert out["bbeh/a"].accuracy == 0.5 and out["bbeh/b"].accuracy == 0.0
 
 

@@ -11,14 +11,26 @@ from typing import Any
 
 import pytest
 
-from cothub.study.analysis import Curve, CurvePoint, Delta, Point, StudyResult
+from cothub.study.analysis import (
+    Censoring,
+    Curve,
+    CurvePoint,
+    Delta,
+    ModelSize,
+    Point,
+    StudyResult,
+)
 
 EVIL = '<script>window.__pwned=1</script>"><svg onload="x">'
 
 
-def _point(model: str, cell: str, task: str, acc: float, **extra: object) -> Point:
+def _point(model: str, cell: str, task: str, acc: float, **kw: Any) -> Point:
     n = 40
-    return Point(model, cell, task, n, round(acc * n), acc, (acc - 0.1, acc + 0.1), 0, extra)
+    return Point(model, cell, task, n, round(acc * n), acc, (acc - 0.1, acc + 0.1), 0, **kw)
+
+
+def _censored(lower: float, upper: float, truncation_rate: float) -> Censoring:
+    return Censoring(40, truncation_rate, None, (0.0, 1.0), lower, upper, 100.0)
 
 
 def _delta(contrast: str, task: str, delta: float, significant: bool) -> Delta:
@@ -75,8 +87,8 @@ def studies() -> dict[str, dict[str, object]]:
         "thinking budget",
         "budget",
         (
-            _point(m, "effort=low", "gsm8k", 0.5, lower=0.4, upper=0.7, truncation_rate=0.3),
-            _point(m, "effort=high", "gsm8k", 0.8, lower=0.8, upper=0.8, truncation_rate=0.0),
+            _point(m, "effort=low", "gsm8k", 0.5, censoring=_censored(0.4, 0.7, 0.3)),
+            _point(m, "effort=high", "gsm8k", 0.8, censoring=_censored(0.8, 0.8, 0.0)),
         ),
     )
     scaling = StudyResult(
@@ -84,9 +96,9 @@ def studies() -> dict[str, dict[str, object]]:
         "size",
         "scaling",
         (
-            _point("openai/small-1b", "default", "gsm8k", 0.2, size_b=1.0),
-            _point("openai/big-70b", "default", "gsm8k", 0.8, size_b=70.0),
-            _point(m, "default", "gsm8k", 0.5, size_b=None),
+            _point("openai/small-1b", "default", "gsm8k", 0.2, size=ModelSize(1.0)),
+            _point("openai/big-70b", "default", "gsm8k", 0.8, size=ModelSize(70.0)),
+            _point(m, "default", "gsm8k", 0.5, size=ModelSize(None)),
         ),
     )
     code = StudyResult(

@@ -18,9 +18,10 @@ import cothub
 from cothub.errors import CothubError
 from cothub.rescoring import rescore
 from cothub.store import Store
+from cothub.strategies.self_consistency import VoteCurve
 from cothub.tasks import TASKS
 from cothub.testing.openai_server import Choice, OpenAIStandIn, Script, running_server
-from cothub.types import Grade, GradedStep, ProgramStep, Sample
+from cothub.types import Grade, GradedStep, ProgramStep, Sample, StoredSection
 from test_store_records import LEGACY_IDS, legacy_store
 
 GSM8K = type(TASKS["gsm8k"])
@@ -125,8 +126,8 @@ def test_self_consistency_is_revoted_with_the_new_grader(
             assert rec.grade.answer == "1" and "answer is 1" in rec.completion.text
             assert [s.answer for s in rec.steps if isinstance(s, GradedStep)] == ["1", None, None]
             assert rec.stats is not None and rec.stats.as_json()["group"] == [0, -1, -1]
-    sc = report.result.summaries["gsm8k"].extra["self_consistency"]
-    assert isinstance(sc, dict) and sc["k"] == [1, 2, 3]
+    sc = report.result.summaries["gsm8k"].section("self_consistency")
+    assert isinstance(sc, VoteCurve) and sc.k == (1, 2, 3)
 
 
 def test_a_run_stored_by_the_released_cothub_can_be_rescored(
@@ -179,7 +180,8 @@ def test_a_replay_missing_from_the_cache_regrades_the_final_completion(
     with contextlib.closing(Store(store, readonly=True)) as db:
         first = next(db.records(report.result.run_id))
     assert [s.correct for s in first.steps if isinstance(s, GradedStep)] == [False] * 3
-    assert "self_consistency" in report.result.summaries["gsm8k"].extra  # kept as stored
+    kept = report.result.summaries["gsm8k"].section("self_consistency")  # kept as stored
+    assert isinstance(kept, StoredSection) and kept.as_json()["k"] == [1, 2, 3]
 
 
 PROGRAM = "```python\ndef solution():\n    return 3 + 4\n```"

@@ -258,11 +258,15 @@ def test_budget_reports_truncation_and_bounds(serve: Any, data_dir: Path, tmp_pa
     pts = {p.cell: p for p in result.points}
     low, high = pts["effort=low"], pts["effort=high"]
     assert 0 < low.truncated < LIMIT and high.truncated == 0
-    e = low.extra
-    assert e["accuracy_completed"] == 1.0  # every completed reply is right
-    assert e["lower"] == pytest.approx(1 - low.truncated / LIMIT)
-    assert e["upper"] == 1.0
-    assert e["truncation_rate"] == pytest.approx(low.truncated / LIMIT)
+    e = low.censoring
+    assert e is not None and high.censoring is not None
+    assert e.accuracy_completed == 1.0  # every completed reply is right
+    assert e.lower == pytest.approx(1 - low.truncated / LIMIT)
+    assert e.upper == 1.0
+    assert e.truncation_rate == pytest.approx(low.truncated / LIMIT)
+    assert e.completed == LIMIT - low.truncated
+    assert list(low.as_json())[-7:] == ["completed", "truncation_rate", "accuracy_completed",
+        "ci95_completed", "lower", "upper", "completion_tokens"]  # fmt: skip
     (delta,) = result.deltas  # paired on the items both completed: no difference at all
     assert delta.n == LIMIT - low.truncated and delta.delta == 0.0 and not delta.significant
 
@@ -279,7 +283,7 @@ def test_scaling_orders_models_by_size_and_pairs_neighbours(
     result = run_study(
         builtin("scaling"), settings(srv, data_dir, tmp_path, ("gsm8k",), models=models)
     )
-    sizes = {p.model: p.extra["size_b"] for p in result.points}
+    sizes = {p.model: p.as_json()["size_b"] for p in result.points}
     assert sizes == {"openai/big-70b": 70.0, "openai/small-1b": 1.0, "openai/mid-8b": 8.0}
     by = {d.contrast: d for d in result.deltas}
     assert set(by) == {"openai/mid-8b vs openai/small-1b", "openai/big-70b vs openai/mid-8b"}

@@ -301,5 +301,5 @@ def test_gsm8k_run_grades_after_the_thinking_and_counts_unclosed_thinking(
     assert seen == [{"n": 1, "temperature": 0.0, "max_tokens": 512}] * 12
     summary = result.summaries["gsm8k"]
     assert (summary.correct, summary.unparsed, summary.truncated) == (4, 4, 4)
-    assert summary.extra["unclosed_thinking"] == 4
+    assert summary.extraction is not None and summary.extraction.unclosed_thinking == 4
     assert result.usage.reasoning_tokens == 4 * 2 + 4 * 2 + 4 * 3

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from cothub.errors import CothubError
-from cothub.types import Completion, SampleRecord
+from cothub.types import Accounting, Completion, SampleRecord, TokensPerItem
 
 PRICES_ENV = "COTHUB_PRICES"
 _EXAMPLE = '{"models": {"openai/my-model*": {"prompt": 0.5, "completion": 1.5}}}'
@@ -204,7 +204,7 @@ def total_cost(items: Iterable[ItemUsage], price: Price | None) -> float | None:
     return sum(price.cost(i.prompt_tokens, i.completion_tokens, i.reasoning_tokens) for i in items)
 
 
-def accounting(items: Sequence[ItemUsage], price: Price | None) -> dict[str, Any]:
+def accounting(items: Sequence[ItemUsage], price: Price | None) -> Accounting:
     """Per-task means: tokens, requests and cost per item, cost per correct answer.
 
     Every mean is None when it cannot be known: no items, an unpriced model, a sample whose
@@ -219,17 +219,18 @@ def accounting(items: Sequence[ItemUsage], price: Price | None) -> dict[str, Any
     def mean(total: float) -> float | None:
         return total / n if n else None
 
-    return {
-        "tokens_per_item": {
-            "prompt": mean(sum(i.prompt_tokens for i in items)),
-            "completion": mean(sum(i.completion_tokens for i in items)),
-            "reasoning": mean(sum(i.reasoning_tokens for i in items)),
-        },
-        "requests_per_item": mean(sum(known)) if len(known) == n else None,
-        "cost_usd": cost,
-        "cost_per_item": mean(cost) if cost is not None else None,
-        "cost_per_correct": cost / correct if cost is not None and correct else None,
-    }
+    tokens = TokensPerItem(
+        prompt=mean(sum(i.prompt_tokens for i in items)),
+        completion=mean(sum(i.completion_tokens for i in items)),
+        reasoning=mean(sum(i.reasoning_tokens for i in items)),
+    )
+    return Accounting(
+        tokens_per_item=tokens,
+        requests_per_item=mean(sum(known)) if len(known) == n else None,
+        cost_usd=cost,
+        cost_per_item=mean(cost) if cost is not None else None,
+        cost_per_correct=cost / correct if cost is not None and correct else None,
+    )
 
 
 # ---- the --max-cost budget ----------------------------------------------------------------------

@@ -295,6 +295,26 @@ def _answer_field(task: Task, r: SampleRecord, fmt: str) -> Grade:
     return replace(graded, method=method, span=None)
 
 
+def _kept(head: TaskSummary, stored: TaskSummary) -> TaskSummary:
+    """``head`` plus what the stored summary holds and this rescore did not recompute (a
+    strategy's sections without a replay, an older release's keys)."""
+    keys = {k for k, _ in head.sections}
+    tags = {b.tag for b in head.breakdowns}
+    have = set(head.as_json())
+    return replace(
+        head,
+        macro_accuracy=head.macro_accuracy if head.macro_accuracy is not None
+        else stored.macro_accuracy,
+        micro_accuracy=head.micro_accuracy if head.micro_accuracy is not None
+        else stored.micro_accuracy,
+        subsets=head.subsets if head.subsets is not None else stored.subsets,
+        breakdowns=head.breakdowns + tuple(b for b in stored.breakdowns if b.tag not in tags),
+        sections=head.sections + tuple((k, v) for k, v in stored.sections if k not in keys),
+        accounting=head.accounting if head.accounting is not None else stored.accounting,
+        unknown=head.unknown + tuple((k, v) for k, v in stored.unknown if k not in have),
+    )  # fmt: skip
+
+
 def _summaries(
     man: RunManifest,
     tasks: dict[str, Task],
@@ -313,13 +333,12 @@ def _summaries(
         if strategy is not None:
             try:
                 sections = strategy.summary([r.stats for r in recs if r.stats is not None])
-                head.extra.update({k: v.as_json() for k, v in sections.items()})
+                head = replace(head, sections=tuple(sections.items()))
             except TypeError:  # some items kept their stored stats: keep the stored sections
                 pass
         if not man.is_import:
-            head.extra.update(accounting([ItemUsage.of(r) for r in recs], price))
+            head = replace(head, accounting=accounting([ItemUsage.of(r) for r in recs], price))
         stored = (old.summary or {}).get(name)
-        for k, v in (stored.extra if stored is not None else {}).items():
-            head.extra.setdefault(k, v)  # sections this rescore did not recompute
+        part[name] = head if stored is None else _kept(head, stored)
         out.update(part)
     return out

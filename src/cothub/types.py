@@ -6,7 +6,8 @@ Every record is frozen: a stage returns a new record instead of mutating the one
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 Role = Literal["system", "user", "assistant"]
@@ -181,8 +182,153 @@ class SampleRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Extraction:
+    """How a set of items' answers were found (``scoring.metrics.summarize_items``): the counts and
+    rates that silently move published numbers, kept beside the accuracy they qualify."""
+
+    disagreements: int
+    """Items where another extraction or check would give a different verdict."""
+    unparsed_rate: float
+    truncated_rate: float
+    disagreement_rate: float
+    unclosed_thinking: int
+    """Replies whose ``<think>`` block never closed (counted as truncated)."""
+    reasoning_tokens_per_item: float
+    methods: tuple[tuple[str, int], ...] | None = None
+    """Grades per extraction rule, most frequent first; None (and not written) in a summary
+    stored before cothub counted them."""
+    method_rates: tuple[tuple[str, float], ...] | None = None
+    weakest_fallback_rate: float | None = None
+    """Share decided by the weakest fallback (the last number of the text)."""
+
+    _KEYS = ("disagreements", "unparsed_rate", "truncated_rate", "disagreement_rate",
+             "unclosed_thinking", "reasoning_tokens_per_item")  # fmt: skip
+    _OPTIONAL = ("methods", "method_rates", "weakest_fallback_rate")
+
+    def items(self) -> Iterator[tuple[str, object]]:
+        """Its keys of the summary JSON, in order (the ones never counted left out)."""
+        yield from zip(self._KEYS, (self.disagreements, self.unparsed_rate, self.truncated_rate,
+                       self.disagreement_rate, self.unclosed_thinking,
+                       self.reasoning_tokens_per_item), strict=True)  # fmt: skip
+        if self.methods is not None:
+            yield "methods", dict(self.methods)
+        if self.method_rates is not None:
+            yield "method_rates", dict(self.method_rates)
+        if self.weakest_fallback_rate is not None:
+            yield "weakest_fallback_rate", self.weakest_fallback_rate
+
+    @classmethod
+    def from_json(cls, d: dict[str, JsonValue]) -> Extraction | None:
+        """The record from a summary's keys; None when it lacks them (then they stay unknown)."""
+        if not all(k in d for k in cls._KEYS):
+            return None
+        methods, rates = d.get("methods"), d.get("method_rates")
+        return cls(
+            disagreements=d["disagreements"],
+            unparsed_rate=d["unparsed_rate"],
+            truncated_rate=d["truncated_rate"],
+            disagreement_rate=d["disagreement_rate"],
+            unclosed_thinking=d["unclosed_thinking"],
+            reasoning_tokens_per_item=d["reasoning_tokens_per_item"],
+            methods=None if methods is None else tuple(methods.items()),
+            method_rates=None if rates is None else tuple(rates.items()),
+            weakest_fallback_rate=d.get("weakest_fallback_rate"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Breakdown:
+    """A headline split by one sample tag (MATH ``level``, MMLU ``category``): ``by_<tag>``."""
+
+    tag: str
+    groups: tuple[tuple[str, TaskSummary], ...]
+    """Tag value -> the summary of its items, in sorted value order."""
+
+    @property
+    def key(self) -> str:
+        return f"by_{self.tag}"
+
+    def get(self, value: str) -> TaskSummary | None:
+        return dict(self.groups).get(value)
+
+
+@dataclass(frozen=True, slots=True)
+class TokensPerItem:
+    """Mean tokens per item; None when there are no items."""
+
+    prompt: float | None
+    completion: float | None
+    reasoning: float | None
+
+    @property
+    def sent_and_received(self) -> float | None:
+        """Prompt plus completion tokens per item; None when there are no items."""
+        if self.prompt is None or self.completion is None:
+            return None
+        return self.prompt + self.completion
+
+
+@dataclass(frozen=True, slots=True)
+class Accounting:
+    """What a task's items took (``cost.accounting``); each mean None when it cannot be known:
+    no items, an unpriced model, an unrecorded request count, no correct answer."""
+
+    tokens_per_item: TokensPerItem
+    requests_per_item: float | None
+    cost_usd: float | None
+    cost_per_item: float | None
+    cost_per_correct: float | None
+
+    _KEYS = ("tokens_per_item", "requests_per_item", "cost_usd", "cost_per_item",
+             "cost_per_correct")  # fmt: skip
+
+    def items(self) -> Iterator[tuple[str, object]]:
+        """Its keys of the summary JSON, in order."""
+        t = self.tokens_per_item
+        yield "tokens_per_item", {"prompt": t.prompt, "completion": t.completion,
+                                  "reasoning": t.reasoning}  # fmt: skip
+        yield "requests_per_item", self.requests_per_item
+        yield "cost_usd", self.cost_usd
+        yield "cost_per_item", self.cost_per_item
+        yield "cost_per_correct", self.cost_per_correct
+
+    @classmethod
+    def from_json(cls, d: dict[str, JsonValue]) -> Accounting | None:
+        """The record from a summary's keys; None when it lacks them (an import has none)."""
+        if not all(k in d for k in cls._KEYS) or not isinstance(d["tokens_per_item"], dict):
+            return None
+        t = d["tokens_per_item"]
+        tokens = TokensPerItem(t.get("prompt"), t.get("completion"), t.get("reasoning"))
+        return cls(
+            tokens, d["requests_per_item"], d["cost_usd"], d["cost_per_item"], d["cost_per_correct"]
+        )
+
+
+class SummarySection(Protocol):
+    """A strategy's run-level numbers (maj@k curve, refine rounds...): one key of a summary."""
+
+    def as_json(self) -> dict[str, object]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSection:
+    """A strategy's section as the store gave it back: its JSON, kept exactly (the store does not
+    depend on the strategies that wrote it)."""
+
+    data: tuple[tuple[str, JsonValue], ...]
+
+    def as_json(self) -> dict[str, object]:
+        return dict(self.data)
+
+
+@dataclass(frozen=True, slots=True)
 class TaskSummary:
-    """Accuracy of one task, subset or benchmark headline."""
+    """Accuracy of one task, subset or benchmark headline, with what each stage adds to it.
+
+    ``as_json`` is the ``--json`` shape and what the store keeps: the fields below in this order
+    (each written only when set), and :meth:`from_json` reads it back, stores of older releases
+    included.
+    """
 
     accuracy: float
     n: int
@@ -191,8 +337,21 @@ class TaskSummary:
     unparsed: int = 0
     truncated: int = 0
     aggregate: str = "micro"
-    """``micro`` (item-weighted) or ``macro`` (unweighted mean over subsets)."""
-    extra: dict[str, object] = field(default_factory=dict)
+    """``micro`` (item-weighted), ``macro`` (unweighted mean over subsets) or ``harmonic``."""
+    extraction: Extraction | None = None
+    macro_accuracy: float | None = None
+    """The unweighted subset mean, beside a micro or harmonic headline."""
+    micro_accuracy: float | None = None
+    """The item-weighted accuracy, beside a macro or harmonic headline."""
+    subsets: int | None = None
+    """Subsets a macro or harmonic headline averages."""
+    breakdowns: tuple[Breakdown, ...] = ()
+    sections: tuple[tuple[str, SummarySection], ...] = ()
+    """The strategy's sections by summary key (``self_consistency``, ``self_refine``...)."""
+    accounting: Accounting | None = None
+    unknown: tuple[tuple[str, JsonValue], ...] = ()
+    """Keys a store written by another release holds that this build does not know; written
+    back as they were."""
 
     def as_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -204,8 +363,66 @@ class TaskSummary:
             "truncated": self.truncated,
             "aggregate": self.aggregate,
         }
-        out.update(self.extra)
+        if self.extraction is not None:
+            out.update(self.extraction.items())
+        for key in ("macro_accuracy", "micro_accuracy", "subsets"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        out.update((b.key, {v: s.as_json() for v, s in b.groups}) for b in self.breakdowns)
+        out.update((k, s.as_json()) for k, s in self.sections)
+        if self.accounting is not None:
+            out.update(self.accounting.items())
+        out.update(self.unknown)
         return out
+
+    @classmethod
+    def from_json(cls, d: dict[str, JsonValue]) -> TaskSummary:
+        """The record ``as_json`` wrote; a strategy's section comes back as a
+        :class:`StoredSection`. Raises KeyError, TypeError or ValueError on a damaged one."""
+        lo, hi = d["ci95"]
+        rest = {k: v for k, v in d.items() if k not in _SUMMARY_KEYS}
+        extraction = Extraction.from_json(rest)
+        if extraction is not None:
+            rest = {
+                k: v for k, v in rest.items() if k not in Extraction._KEYS + Extraction._OPTIONAL
+            }
+        accounting = Accounting.from_json(rest)
+        if accounting is not None:
+            rest = {k: v for k, v in rest.items() if k not in Accounting._KEYS}
+        breakdowns, sections, unknown = [], [], []
+        for k, v in rest.items():
+            if k in ("macro_accuracy", "micro_accuracy", "subsets"):
+                continue
+            if k.startswith("by_") and _is_breakdown(v):
+                groups = tuple((g, cls.from_json(s)) for g, s in v.items())
+                breakdowns.append(Breakdown(k[3:], groups))
+            elif isinstance(v, dict):
+                sections.append((k, StoredSection(tuple(v.items()))))
+            else:
+                unknown.append((k, v))
+        return cls(
+            accuracy=d["accuracy"], n=d["n"], correct=d.get("correct", 0), ci95=(lo, hi),
+            unparsed=d.get("unparsed", 0), truncated=d.get("truncated", 0),
+            aggregate=d.get("aggregate", "micro"), extraction=extraction,
+            macro_accuracy=rest.get("macro_accuracy"), micro_accuracy=rest.get("micro_accuracy"),
+            subsets=rest.get("subsets"), breakdowns=tuple(breakdowns), sections=tuple(sections),
+            accounting=accounting, unknown=tuple(unknown),
+        )  # fmt: skip
+
+    def breakdown(self, tag: str) -> Breakdown | None:
+        """The ``by_<tag>`` split; None when the task has none."""
+        return next((b for b in self.breakdowns if b.tag == tag), None)
+
+    def section(self, key: str) -> SummarySection | None:
+        """The strategy's section under ``key``; None when the run has none."""
+        return dict(self.sections).get(key)
+
+
+_SUMMARY_KEYS = ("accuracy", "n", "correct", "ci95", "unparsed", "truncated", "aggregate")
+
+
+def _is_breakdown(v: JsonValue) -> bool:
+    return isinstance(v, dict) and all(isinstance(s, dict) and "accuracy" in s for s in v.values())
 
 
 # ---- a strategy's intermediate steps and per-sample numbers ----------------------------------

@@ -131,11 +131,11 @@ def _versus_first(
     delta = 100 * (test.gained - test.lost) / test.shared if test.shared else None
     multiple = None
     if shared:
-        ta = accounting([a[k].usage for k in shared], first_price)["tokens_per_item"]
-        tb = accounting([b[k].usage for k in shared], price)["tokens_per_item"]
-        if ta["prompt"] is not None and tb["prompt"] is not None:
-            base = ta["prompt"] + ta["completion"]
-            multiple = (tb["prompt"] + tb["completion"]) / base if base else None
+        ta = accounting([a[k].usage for k in shared], first_price).tokens_per_item
+        tb = accounting([b[k].usage for k in shared], price).tokens_per_item
+        base, mine_total = ta.sent_and_received, tb.sent_and_received
+        if base is not None and mine_total is not None:
+            multiple = mine_total / base if base else None
     return replace(
         row,
         delta_pts=delta,
@@ -155,7 +155,7 @@ def _row(run: RunRow, task: str, samples: Sequence[SampleUsage], prices: PriceTa
         correct = sum(i.correct for i in items)
         n = len(items)
         accuracy, ci95 = (correct / n if n else 0.0), wilson(correct, n)
-    per = acct["tokens_per_item"]
+    per = acct.tokens_per_item
     spec = run.manifest.task(task)
     return Row(
         run_id=run.run_id,
@@ -165,11 +165,11 @@ def _row(run: RunRow, task: str, samples: Sequence[SampleUsage], prices: PriceTa
         accuracy=accuracy,
         ci95=ci95,
         n=n,
-        prompt_per_item=per["prompt"],
-        completion_per_item=per["completion"],
-        requests_per_item=acct["requests_per_item"],
-        cost_per_item=acct["cost_per_item"],
-        cost_per_correct=acct["cost_per_correct"],
+        prompt_per_item=per.prompt,
+        completion_per_item=per.completion,
+        requests_per_item=acct.requests_per_item,
+        cost_per_item=acct.cost_per_item,
+        cost_per_correct=acct.cost_per_correct,
         wall_s=run.wall_s,
         delta_pts=None,
         token_multiple=None,

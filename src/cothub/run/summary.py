@@ -40,11 +40,9 @@ def _task_summaries(
     recs = sorted(records, key=lambda r: order[r.sample.id])
     part = summarize(p.task.name, recs, p.task.aggregate, p.task.breakdowns)
     sections = strategy.summary([r.stats for r in recs if r.stats is not None])
-    head = part[p.task.name]
-    extra = {
-        **head.extra,
-        **{k: v.as_json() for k, v in sections.items()},
-        **accounting([ItemUsage.of(r) for r in recs], price),
-    }
-    part[p.task.name] = replace(head, extra=extra)
+    part[p.task.name] = replace(
+        part[p.task.name],
+        sections=tuple(sections.items()),
+        accounting=accounting([ItemUsage.of(r) for r in recs], price),
+    )
     return part

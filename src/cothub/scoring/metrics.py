@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from cothub.extract.reasoning import unclosed_thinking
 from cothub.scoring.stats import Z95 as _Z95
 from cothub.scoring.stats import wilson
-from cothub.types import SampleRecord, TaskSummary
+from cothub.types import Breakdown, Extraction, SampleRecord, TaskSummary
 
 WEAKEST_METHODS = frozenset({"last-number"})
 """Extraction rules that only guess (the last number of the text): their share is warned about."""
@@ -107,19 +108,19 @@ def summarize_items(records: Sequence[SampleRecord]) -> TaskSummary:
         ci95=wilson(correct, n),
         unparsed=unparsed,
         truncated=truncated,
-        extra={
-            "disagreements": disagreements,
-            "unparsed_rate": unparsed / n if n else 0.0,
-            "truncated_rate": truncated / n if n else 0.0,
-            "disagreement_rate": disagreements / n if n else 0.0,
-            "unclosed_thinking": sum(unclosed),
-            "reasoning_tokens_per_item": reasoning_tokens / n if n else 0.0,
+        extraction=Extraction(
+            disagreements=disagreements,
+            unparsed_rate=unparsed / n if n else 0.0,
+            truncated_rate=truncated / n if n else 0.0,
+            disagreement_rate=disagreements / n if n else 0.0,
+            unclosed_thinking=sum(unclosed),
+            reasoning_tokens_per_item=reasoning_tokens / n if n else 0.0,
             # Which rule decided each grade, and the rates: a shift from committed answers to
             # fallbacks is how a grader fails silently.
-            "methods": methods,
-            "method_rates": {m: c / n for m, c in methods.items()},
-            "weakest_fallback_rate": weakest / n if n else 0.0,
-        },
+            methods=tuple(methods.items()),
+            method_rates=tuple((m, c / n) for m, c in methods.items()),
+            weakest_fallback_rate=weakest / n if n else 0.0,
+        ),
     )
 
 
@@ -137,7 +138,9 @@ def macro(parts: Sequence[TaskSummary], whole: TaskSummary) -> TaskSummary:
         unparsed=whole.unparsed,
         truncated=whole.truncated,
         aggregate="macro",
-        extra={**whole.extra, "micro_accuracy": whole.accuracy, "subsets": k},
+        extraction=whole.extraction,
+        micro_accuracy=whole.accuracy,
+        subsets=k,
     )
 
 
@@ -158,12 +161,10 @@ def harmonic(parts: Sequence[TaskSummary], whole: TaskSummary) -> TaskSummary:
         unparsed=whole.unparsed,
         truncated=whole.truncated,
         aggregate="harmonic",
-        extra={
-            **whole.extra,
-            "macro_accuracy": mean,
-            "micro_accuracy": whole.accuracy,
-            "subsets": k,
-        },
+        extraction=whole.extraction,
+        macro_accuracy=mean,
+        micro_accuracy=whole.accuracy,
+        subsets=k,
     )
 
 
@@ -172,7 +173,8 @@ def summarize(
 ) -> dict[str, TaskSummary]:
     """``{task: headline, "task/subset": ..., ...}`` for one benchmark's records.
 
-    Tag breakdowns (MATH level, MMLU category) go into the headline's ``by_<tag>`` field.
+    Tag breakdowns (MATH level, MMLU category) go into the headline's ``breakdowns``
+    (``by_<tag>`` in its JSON).
     """
     by_subset: dict[str, list[SampleRecord]] = defaultdict(list)
     for r in records:
@@ -185,16 +187,18 @@ def summarize(
     if aggregate == "harmonic" and parts:
         head = harmonic(list(parts.values()), whole)
     if aggregate == "micro" and parts:  # the subset mean beside an item-weighted headline
-        head.extra["macro_accuracy"] = sum(p.accuracy for p in parts.values()) / len(parts)
-    for tag in breakdowns:
-        groups: dict[str, list[SampleRecord]] = defaultdict(list)
-        for r in records:
-            value = dict(r.sample.tags).get(tag)
-            if value is not None:
-                groups[value].append(r)
-        head.extra[f"by_{tag}"] = {
-            v: summarize_items(rs).as_json() for v, rs in sorted(groups.items())
-        }
+        head = replace(head, macro_accuracy=sum(p.accuracy for p in parts.values()) / len(parts))
+    head = replace(head, breakdowns=tuple(breakdown(tag, records) for tag in breakdowns))
     out[task] = head
     out.update(parts)
     return out
+
+
+def breakdown(tag: str, records: Sequence[SampleRecord]) -> Breakdown:
+    """The records that carry ``tag``, summarized per value (sorted)."""
+    groups: dict[str, list[SampleRecord]] = defaultdict(list)
+    for r in records:
+        value = dict(r.sample.tags).get(tag)
+        if value is not None:
+            groups[value].append(r)
+    return Breakdown(tag, tuple((v, summarize_items(rs)) for v, rs in sorted(groups.items())))

@@ -8,8 +8,8 @@ from __future__ import annotations
 import itertools
 import random
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 
 from cothub.scoring.stats import holm, mcnemar_exact, mean_ci, pass_at_k, wilson
 from cothub.study.execute import CellRun, Item
@@ -17,6 +17,38 @@ from cothub.study.spec import Contrast, StudySpec
 
 CORRECTION = "holm"
 """The multiple-comparison correction every study applies, named in its output."""
+
+
+@dataclass(frozen=True, slots=True)
+class Censoring:
+    """Budget: a truncated reply is censored, not wrong; the accuracy on the completed items and
+    the bounds if every truncated one were wrong (``lower``) or right (``upper``)."""
+
+    completed: int
+    truncation_rate: float
+    accuracy_completed: float | None
+    """None when no reply completed."""
+    ci95_completed: tuple[float, float]
+    lower: float
+    upper: float
+    completion_tokens: float
+    """Mean completion tokens per item."""
+
+    def items(self) -> Iterator[tuple[str, object]]:
+        yield "completed", self.completed
+        yield "truncation_rate", self.truncation_rate
+        yield "accuracy_completed", self.accuracy_completed
+        yield "ci95_completed", list(self.ci95_completed)
+        yield "lower", self.lower
+        yield "upper", self.upper
+        yield "completion_tokens", self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSize:
+    """Scaling: parameters in billions read from the model name; None when it names none."""
+
+    billions: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,11 +63,13 @@ class Point:
     accuracy: float
     ci95: tuple[float, float]
     truncated: int = 0
-    extra: dict[str, object] = field(default_factory=dict)
-    """Analysis-specific numbers: censoring bounds (budget), model size (scaling)."""
+    censoring: Censoring | None = None
+    """The budget analysis's bounds; None elsewhere (and not written)."""
+    size: ModelSize | None = None
+    """The scaling analysis's model size; None elsewhere (and not written)."""
 
     def as_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "model": self.model,
             "cell": self.cell,
             "task": self.task,
@@ -44,8 +78,12 @@ class Point:
             "accuracy": self.accuracy,
             "ci95": list(self.ci95),
             "truncated": self.truncated,
-            **self.extra,
         }
+        if self.censoring is not None:
+            out.update(self.censoring.items())
+        if self.size is not None:
+            out["size_b"] = self.size.billions
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,16 +376,16 @@ def _censoring(p: Point, run: CellRun) -> Point:
     done = [it for it in items.values() if not it.truncated]
     right_done = sum(it.correct for it in done)
     n = p.n or 1
-    extra: dict[str, object] = {
-        "completed": len(done),
-        "truncation_rate": p.truncated / n,
-        "accuracy_completed": right_done / len(done) if done else None,
-        "ci95_completed": list(wilson(right_done, len(done))),
-        "lower": right_done / n,
-        "upper": (right_done + p.truncated) / n,
-        "completion_tokens": sum(it.completion_tokens for it in items.values()) / n,
-    }
-    return Point(p.model, p.cell, p.task, p.n, p.correct, p.accuracy, p.ci95, p.truncated, extra)
+    censoring = Censoring(
+        completed=len(done),
+        truncation_rate=p.truncated / n,
+        accuracy_completed=right_done / len(done) if done else None,
+        ci95_completed=wilson(right_done, len(done)),
+        lower=right_done / n,
+        upper=(right_done + p.truncated) / n,
+        completion_tokens=sum(it.completion_tokens for it in items.values()) / n,
+    )
+    return replace(p, censoring=censoring)
 
 
 def _curve(run: CellRun, task: str) -> Curve:
@@ -422,22 +460,12 @@ def model_size(model: str) -> float | None:
 
 
 def _sized(p: Point) -> Point:
-    return Point(
-        p.model,
-        p.cell,
-        p.task,
-        p.n,
-        p.correct,
-        p.accuracy,
-        p.ci95,
-        p.truncated,
-        {**p.extra, "size_b": model_size(p.model)},
-    )
+    return replace(p, size=ModelSize(model_size(p.model)))
 
 
 def _adjacent_sizes(points: Sequence[Point], runs: Sequence[CellRun]) -> list[Delta]:
     """Scaling: each model against the next smaller one, paired per task."""
-    sizes = {p.model: p.extra.get("size_b") for p in points}
+    sizes = {p.model: p.size.billions if p.size else None for p in points}
     order = sorted({r.model for r in runs}, key=lambda m: (sizes.get(m) is None, sizes.get(m) or 0))
     by_model = {r.model: r for r in runs}
     out = []

@@ -33,17 +33,16 @@ def print_result(result: StudyResult, console: Console) -> None:
             f"{_pct(p.ci95[0])}-{_pct(p.ci95[1])}",
         ]
         if budget:
-            e = p.extra
-            done = e.get("accuracy_completed")
-            row += [
-                _pct(float(str(e["truncation_rate"]))),
-                _pct(None if done is None else float(str(done))),
-                f"{_pct(float(str(e['lower'])))}-{_pct(float(str(e['upper'])))}",
-                f"{float(str(e['completion_tokens'])):.0f}",
-            ]
+            e = p.censoring  # every point of a budget study has one
+            row += ["-"] * 4 if e is None else [
+                _pct(e.truncation_rate),
+                _pct(e.accuracy_completed),
+                f"{_pct(e.lower)}-{_pct(e.upper)}",
+                f"{e.completion_tokens:.0f}",
+            ]  # fmt: skip
         if result.analysis == "scaling":
-            size = p.extra.get("size_b")
-            row.append("?" if size is None else f"{float(str(size)):g}")
+            size = p.size.billions if p.size else None
+            row.append("?" if size is None else f"{size:g}")
         acc.add_row(*row)
     console.print(acc)
     for c in result.curves:
