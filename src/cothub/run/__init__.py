@@ -6,7 +6,10 @@
 - :mod:`cothub.run.manifest`: the manifest, the run id and the cache keys (stable hashes);
 - :mod:`cothub.run.layers`: pacing, retries, budget, fan-out and the cache, wrapped around the
   backend;
-- :mod:`cothub.run.execute`: the :class:`Runner` that schedules, grades and commits;
+- :mod:`cothub.run.cache`: where an item's requests are answered from (memory, an identical
+  request in flight, the store, another process's lease, or the backend);
+- :mod:`cothub.run.execute`: the :class:`Runner`, one loop in which the strategy solves each
+  item, graded and committed as it finishes;
 - :mod:`cothub.run.summary`: per-task summaries.
 """
 

@@ -1,9 +1,14 @@
-"""The execute loop: plan -> manifest -> items -> solved, graded and committed as they arrive.
+"""The execute loop: plan -> manifest -> items -> solved by the strategy, graded and committed.
 
-Every completion is graded and committed the moment it arrives, so a crash loses at most the
-requests in flight, and the same command resumes with exactly the missing ones. Requests go
-through the layered backend of :mod:`cothub.run.layers` (pacing, retries, budget, fan-out);
-this module schedules them, serves the cache, holds leases and records failures.
+One loop for every run: items are rendered and keyed a block at a time (their first requests
+looked up in the cache in one query) while the first requests are in flight, and each worker
+asks the run's strategy to solve the next item: ``single``, ``--scoring loglikelihood``'s option
+scoring and every ``--strategy`` alike. What a strategy asks for goes through
+:mod:`cothub.run.cache` (memory, identical requests shared, the store, leases of concurrent
+runs) and the layered backend of :mod:`cothub.run.layers` (pacing, retries, budget, fan-out).
+Each item is committed with the fresh completions behind it in one write the moment it is
+solved, so a crash loses at most the requests in flight, and the same command resumes with
+exactly the missing ones. This module schedules, records failures and stops the run.
 """
 
 from __future__ import annotations
@@ -22,19 +27,17 @@ from cothub.errors import BackendError, CothubError
 from cothub.models import Backend, check_settings
 from cothub.models.base import Scorer
 from cothub.ratelimit import Limiter
-from cothub.run.layers import Cached, native_n, stack
+from cothub.run.cache import ItemRequests, RunCache
+from cothub.run.layers import stack
 from cothub.run.manifest import cache_key, run_manifest, score_key
 from cothub.run.plan import TaskPlan
 from cothub.run.spec import ItemFailed, NoProgress, Progress, RunConfig, RunResult, Usage, warn
-from cothub.store import Claim, Store, clean_completion
+from cothub.store import Store
 from cothub.store.shards import record_shard
-from cothub.strategies.base import SolveContext
-from cothub.strategies.single import Single
+from cothub.strategies.base import Outcome, SolveContext, Strategy
 from cothub.types import (
-    Completion,
     GenerateConfig,
     Grade,
-    OptionStep,
     Prompt,
     Sample,
     SampleRecord,
@@ -47,30 +50,27 @@ class _Item:
     plan: TaskPlan
     sample: Sample
     prompt: Prompt
+    first: GenerateConfig
+    """The settings of the strategy's first request."""
     key: str
+    """The first request's key (its cache key, or its ``score_key`` when options are scored)."""
     options: tuple[str, ...] = ()
     """``--scoring loglikelihood``: the continuations scored."""
 
 
 class _Feed:
-    """The single path's work: request groups queued as blocks of items are prepared."""
+    """The loop's work: items queued a block at a time as they are rendered."""
 
     def __init__(self) -> None:
-        self.queue: deque[list[_Item]] = deque()
-        """Groups not sent yet; a group is the items sharing one prompt (one request)."""
-        self.groups: dict[str, list[_Item]] = {}
-        """Key -> its group while queued, waiting or in flight (later items join it)."""
-        self.done: dict[str, list[Completion]] = {}
-        """Key -> the completions its request got (later items with it are served from it)."""
-        self.carried: set[str] = set()
-        """Keys of cache hits already served once (only the first item counts the request)."""
-        self.waiting: list[list[_Item]] = []
-        """Groups in flight in another process."""
+        self.queue: deque[_Item] = deque()
+        """Items not started yet."""
+        self.waiting: list[_Item] = []
+        """Items whose first request is in flight in another process."""
         self.finished = False
         """Every block is queued."""
         self._more = asyncio.Event()
         self.sent = asyncio.Event()
-        """Set as a worker sends a request: the next block is prepared while it is in flight."""
+        """Set as a request is sent: the next block is prepared while it is in flight."""
 
     async def until_sent(self, timeout_s: float = 0.05) -> None:
         """Until a queued request was sent (or ``timeout_s``: it may wait on another process)."""
@@ -85,17 +85,15 @@ class _Feed:
         self._more.clear()
         await self._more.wait()
 
-    def close(self, key: str, completions: list[Completion] | None) -> list[_Item]:
-        """The group of ``key``, as it is now; later items with it are served ``completions``
-        (None: it failed, a later item asks again)."""
-        group = self.groups.pop(key)
-        if completions is not None:
-            self.done[key] = completions
-        return group
 
+def execution_strategy(config: RunConfig) -> Strategy:
+    """What solves each item of a run: ``--strategy``, or option scoring for ``--scoring
+    loglikelihood``."""
+    if config.scoring == "loglikelihood":
+        from cothub.strategies.loglikelihood import LogLikelihood
 
-_CLAIM_AHEAD = 32
-"""Requests leased per claim: fewer transactions, and concurrent runs split the work in blocks."""
+        return LogLikelihood()
+    return config.strategy
 
 
 class Runner:
@@ -113,7 +111,7 @@ class Runner:
         self._records: list[SampleRecord] = []
         self._failure: BaseException | None = None
         self._model = str(backend.identity["model"])
-        self._hits: dict[str, list[Completion]] = {}
+        self._strategy = execution_strategy(config)  # the manifest records config's, as ever
         prices = config.prices or load_prices()
         priced_as = f"{backend.identity.get('provider')}/{self._model}"
         self._price = prices.lookup(priced_as)
@@ -126,8 +124,11 @@ class Runner:
         """Requests failed in a row with no success between: a dead server stops the run."""
         self.warn: Callable[[str], None] = warn
         """Says one line to the user (stderr by default)."""
+        self._counted: ItemFailed | None = None
+        """The failure last counted in the streak (items sharing one request count it once)."""
+        self._cache: RunCache
+        """The run's responses and leases (made as the loop starts)."""
         self._poll_lock = asyncio.Lock()  # one worker at a time polls for others' requests
-        self._claims: dict[str, asyncio.Future[Claim]] = {}  # key -> the claim that covers it
         self._generate, self._retrying = stack(
             backend, self._limiter, None, config.retry, self.usage, self._say
         )
@@ -139,6 +140,7 @@ class Runner:
         started = time.perf_counter()
         run_id, model = self._begin(plans)
         chosen = self._held(run_id, plans)
+        self.progress.begun(run_id, [p.task.name for p, _ in chosen], self._records)
         status = "failed"
         self.store.clear_failures(run_id)  # this invocation tries them again
         try:
@@ -235,21 +237,27 @@ class Runner:
 
         return summaries(plans, self._records, self.config.strategy, self._price)
 
-    def _item(self, p: TaskPlan, s: Sample, prompt: Prompt) -> _Item:
+    def _item(self, p: TaskPlan, s: Sample) -> _Item:
+        prompt = p.prompter.render(s)
+        first = self._strategy.first_config(p.config)
         if self.config.scoring == "generate":
-            return _Item(p, s, prompt, cache_key(self.backend, prompt, p.config))
+            return _Item(p, s, prompt, first, cache_key(self.backend, prompt, first))
         options = tuple(p.task.choices(s, p.fmt) or ())
-        return _Item(p, s, prompt, score_key(self.backend, prompt, options), options)
+        return _Item(p, s, prompt, first, score_key(self.backend, prompt, options), options)
 
     async def _execute(self, run_id: str, chosen: list[tuple[TaskPlan, Sample]]) -> None:
-        if self.config.scoring == "generate" and isinstance(self.config.strategy, Single):
-            await self._execute_single(run_id, chosen)
-            return
-        items = [self._item(p, s, p.prompter.render(s)) for p, s in chosen]
-        if self.config.scoring == "loglikelihood":
-            await self._execute_loglikelihood(run_id, items)
-        else:
-            await self._execute_strategy(run_id, items)
+        """The one loop: items rendered and keyed a block at a time while the first requests
+        are in flight, each solved by the strategy as a worker is free."""
+        feed = _Feed()
+        self._cache = RunCache(
+            self.store, self.backend, self._generate, self.usage, self._write, feed.sent.set
+        )
+        self.progress.start(len(chosen), 0, 0)
+        producer = asyncio.create_task(self._produce(chosen, feed))
+        try:
+            await self._pool(lambda: self._worker(run_id, feed), len(chosen))
+        finally:
+            producer.cancel()
 
     async def _pool(self, work: Callable[[], Coroutine[Any, Any, None]], n: int) -> None:
         """``n`` workers; the first backend failure stops new work, finished work stays saved."""
@@ -262,158 +270,23 @@ class Runner:
         if self._failure is not None:
             raise self._failure
 
-    async def _execute_strategy(self, run_id: str, items: list[_Item]) -> None:
-        """Any strategy: each item is solved on its own; every request is cached as it arrives."""
-        strategy = self.config.strategy
-        first = [
-            cache_key(self.backend, it.prompt, strategy.first_config(it.plan.config))
-            for it in items
-        ]
-        self._hits = self.store.cached(list(set(first)))
-        queue = deque(zip(items, first, strict=True))
-        self.progress.start(len(items), 0, 0)
-        await self._pool(lambda: self._solver(run_id, queue), len(queue))
-
-    async def _solver(self, run_id: str, queue: deque[tuple[_Item, str]]) -> None:
-        deferred: set[str] = set()
-        while queue and self._failure is None:
-            it, key = queue.popleft()
-            if key not in self._hits and key not in deferred:
-                # Another process is on this item: do the others first, this one comes back.
-                claim = await self._claim([key])
-                if claim.theirs:
-                    deferred.add(key)
-                    queue.append((it, key))
-                    continue
-            layer = self._cached(run_id)
-
-            async def grade(text: str, it: _Item = it) -> Grade:
-                task = it.plan.task
-                if task.slow_grader:
-                    return await asyncio.to_thread(task.grade, it.sample, text, it.plan.fmt)
-                return task.grade(it.sample, text, it.plan.fmt)
-
-            try:
-                ctx = SolveContext(
-                    it.sample, it.prompt, it.plan.config, layer.generate, grade,
-                    it.plan.task.equivalent,
-                )  # fmt: skip
-                outcome = await self.config.strategy.solve(ctx)
-            except ItemFailed as e:  # its finished requests are cached for the resume
-                self._item_failed(group=[it], e=e, run_id=run_id, key=key)
-                continue
-            except BackendError as e:
-                self._failure = self._failure or e
-                return
-            except BudgetReached:  # the item's finished requests are cached for the resume
-                self._stopped = True
-                return
-            self._streak = 0
-            rec = SampleRecord(
-                task=it.plan.task.name,
-                sample=it.sample,
-                prompt=it.prompt,
-                completion=outcome.completion,
-                grade=outcome.grade,
-                cache_key=key,
-                cached=layer.sent == 0,
-                steps=outcome.steps,
-                stats=outcome.stats,
-                requests=sum(layer.asked.values()),
-            )
-            self.usage.cached += layer.sent == 0
-            self._write(self.store.record_nowait(run_id, [rec]))
-            self._records.append(rec)
-            self.progress.advance(1, int(rec.grade.correct))
-
-    def _cached(self, run_id: str) -> Cached:
-        """One item's view of the layered backend through the completion cache."""
-
-        async def lookup(key: str) -> list[Completion] | None:
-            hit = self._hits.get(key) or self.store.cached([key]).get(key)
-            if hit is None:  # in flight in another process: wait for its answer
-                hit = await self._lease(key)
-            if hit is not None:
-                self._hits[key] = hit
-            return hit
-
-        def record(key: str, out: list[Completion]) -> None:
-            self._hits[key] = out
-            self._write(self.store.record_nowait(run_id, [], {key: out}, model=self._model))
-
-        def key_of(prompt: Prompt, config: GenerateConfig) -> str:
-            return cache_key(self.backend, prompt, config)
-
-        return Cached(self._generate, key_of, lookup, record, not native_n(self.backend))
-
-    async def _execute_loglikelihood(self, run_id: str, items: list[_Item]) -> None:
-        """``--scoring loglikelihood``: one scoring call per item, its options' log-likelihoods
-        cached (committed before the sample) and the most likely option graded as the answer."""
-        hits = self.store.cached_scores(list({it.key for it in items}))
-        served = [self._pick(it, hits[it.key], cached=True) for it in items if it.key in hits]
-        self.usage.cached = len(served)
-        self._write(self.store.record_nowait(run_id, served))
-        self._records.extend(served)
-        self.progress.start(len(items), len(served), sum(r.grade.correct for r in served))
-        queue = deque(it for it in items if it.key not in hits)
-        await self._pool(lambda: self._scorer(run_id, queue), len(queue))
-
-    async def _scorer(self, run_id: str, queue: deque[_Item]) -> None:
-        assert isinstance(self.backend, Scorer)
-        while queue and self._failure is None:
-            it = queue.popleft()
-            try:
-                scores = await self.backend.loglikelihood(
-                    [(it.prompt.text, option) for option in it.options]
-                )
-            except BackendError as e:
-                self._failure = self._failure or e
-                return
-            self.usage.requests += 1
-            self._write(self.store.record_scores_nowait(it.key, scores, model=self._model))
-            rec = self._pick(it, scores)
-            self._write(self.store.record_nowait(run_id, [rec]))
-            self._records.append(rec)
-            self.progress.advance(1, int(rec.grade.correct))
-
-    def _pick(self, it: _Item, scores: Sequence[float], cached: bool = False) -> SampleRecord:
-        """The most likely option (the first on a tie) as the completion; every option's score
-        in ``steps``."""
-        best = max(range(len(scores)), key=lambda i: (scores[i], -i))
-        record = self._grade(it, Completion(it.options[best], "stop"), cached=cached)
-        steps = tuple(OptionStep(o, s) for o, s in zip(it.options, scores, strict=True))
-        return replace(record, steps=steps)
-
-    async def _execute_single(self, run_id: str, chosen: list[tuple[TaskPlan, Sample]]) -> None:
-        """The common case, kept lean: prompts rendered and keyed a block at a time while the
-        first requests are in flight, cache hits served a block at a time, identical prompts
-        sent once, and each completion committed together with its samples in one transaction."""
-        feed = _Feed()
-        producer = asyncio.create_task(self._produce(run_id, chosen, feed))
-        try:
-            await self._pool(lambda: self._worker(run_id, feed), len(chosen))
-        finally:
-            producer.cancel()
-
-    async def _produce(
-        self, run_id: str, chosen: list[tuple[TaskPlan, Sample]], feed: _Feed
-    ) -> None:
-        """Blocks of items into ``feed``: a first one the size of the pool, so that requests go
-        out before the rest is even rendered, then larger ones."""
+    async def _produce(self, chosen: list[tuple[TaskPlan, Sample]], feed: _Feed) -> None:
+        """Blocks of items into ``feed``, their first requests looked up in the cache in one
+        query: a first block the size of the pool, so that requests go out before the rest is
+        even rendered, then larger ones."""
+        prefetch = (
+            self._cache.prefetch if self.config.scoring == "generate"
+            else self._cache.prefetch_scores
+        )  # fmt: skip
         try:
             start, size = 0, max(8, self.config.concurrency)
             while start < len(chosen):
-                block = chosen[start : start + size]
-                items = [self._item(p, s, p.prompter.render(s)) for p, s in block]
-                served = await self._serve_hits(run_id, items, feed)
-                if start == 0:
-                    correct = sum(r.grade.correct for r in served)
-                    self.progress.start(len(chosen), len(served), correct)
-                elif served:
-                    self.progress.advance(len(served), sum(r.grade.correct for r in served))
+                items = [self._item(p, s) for p, s in chosen[start : start + size]]
+                missing = prefetch(it.key for it in items)
+                feed.queue.extend(items)
                 feed.wake()
                 start, size = start + size, min(size * 2, 1024)
-                if feed.queue:  # requests go out before the next block is rendered
+                if missing:  # requests go out before the next block is rendered
                     await feed.until_sent()
         except Exception as e:  # a prompt that cannot be rendered, a store that failed
             self._failure = self._failure or e
@@ -421,54 +294,10 @@ class Runner:
             feed.finished = True
             feed.wake()
 
-    async def _serve_hits(self, run_id: str, items: list[_Item], feed: _Feed) -> list[SampleRecord]:
-        """Grade and store the items the cache answers; queue the others, one group per prompt."""
-        hits = self.store.cached(list({it.key for it in items if it.key not in feed.groups}))
-        fast, slow, late = self._sort_block(items, hits, feed)
-
-        def grade(part: list[tuple[_Item, int]]) -> list[SampleRecord]:
-            return [self._grade(it, hits[it.key][0], cached=True, requests=n) for it, n in part]
-
-        served = grade(fast)
-        # Symbolic graders (MATH) run in worker processes: grade cached answers in parallel
-        # threads instead of one by one on the event loop.
-        chunks = [slow[i::4] for i in range(4) if slow[i::4]]
-        for part in await asyncio.gather(*(asyncio.to_thread(grade, c) for c in chunks)):
-            served.extend(part)
-        self.usage.cached += len(served)
-        # Items whose prompt an earlier block's request answered: graded as its group's were.
-        served.extend(self._grade(it, feed.done[it.key][0], requests=0) for it in late)
-        if served:
-            self._write(self.store.record_nowait(run_id, served))
-        self._records.extend(served)
-        return served
-
-    @staticmethod
-    def _sort_block(
-        items: list[_Item], hits: dict[str, list[Completion]], feed: _Feed
-    ) -> tuple[list[tuple[_Item, int]], list[tuple[_Item, int]], list[_Item]]:
-        """(cache hits graded on the loop, hits for a slow grader, answered in this run); the
-        rest joins its group or is queued as a new one."""
-        fast: list[tuple[_Item, int]] = []
-        slow: list[tuple[_Item, int]] = []
-        late: list[_Item] = []
-        for it in items:
-            if it.key in feed.groups:  # queued or in flight: graded with its group
-                feed.groups[it.key].append(it)
-            elif it.key in feed.done:
-                late.append(it)
-            elif it.key in hits:
-                first = it.key not in feed.carried  # one request served all: the first counts
-                feed.carried.add(it.key)
-                (slow if it.plan.task.slow_grader else fast).append((it, int(first)))
-            else:
-                feed.groups[it.key] = [it]
-                feed.queue.append(feed.groups[it.key])
-        return fast, slow, late
-
     async def _worker(self, run_id: str, feed: _Feed) -> None:
-        # A worker takes the next request the moment its last one finished: N stay in flight.
-        queue, waiting = feed.queue, feed.waiting
+        # A worker takes the next item the moment its last one finished: N stay in flight.
+        queue, waiting, cache = feed.queue, feed.waiting, self._cache
+        leases = self.config.scoring == "generate"
         while self._failure is None:
             if not queue:
                 if not feed.finished:
@@ -476,47 +305,82 @@ class Runner:
                     continue
                 if not waiting:
                     return
-                await self._await_others(run_id, queue, waiting, feed)
+                await self._await_others(queue, waiting)
                 continue
-            group = queue.popleft()
-            first = group[0]
-            # Leased before it is sent: a request in flight in another process is not sent again.
-            claim = await self._claim_ahead(first.key, queue)
-            if first.key in claim.theirs:
-                waiting.append(group)
-                continue
-            if first.key in claim.done:
-                await self._serve(
-                    run_id, feed.close(first.key, claim.done[first.key]), claim.done[first.key]
-                )
-                continue
-            try:
-                feed.sent.set()
-                completions = await self._generate.generate(first.prompt, first.plan.config)
-            except ItemFailed as e:
-                self._item_failed(feed.close(first.key, None), e, run_id, first.key)
-                continue
-            except BackendError as e:
-                self._failure = self._failure or e
+            it = queue.popleft()
+            if leases and it.key not in cache.hits:
+                # Leased before it is sent: a request in flight in another process is not
+                # sent again.
+                claim = await cache.claim_ahead(it.key, (q.key for q in queue))
+                if it.key in claim.theirs and it.key not in cache.hits:
+                    waiting.append(it)
+                    continue
+            if not await self._solve(run_id, it):
                 return
-            except BudgetReached:
-                self._stopped = True
-                return
-            self._streak = 0
-            # Any text the server sent is stored, and graded as stored (lone surrogates too).
-            completions = [clean_completion(c) for c in completions]
-            group = feed.close(first.key, completions)
-            if first.plan.task.slow_grader:
-                recs = await asyncio.to_thread(self._grade_all, group, completions[0])
-            else:
-                recs = self._grade_all(group, completions[0])
-            self._write(
-                self.store.record_nowait(run_id, recs, {first.key: completions}, model=self._model)
-            )
-            self._records.extend(recs)
-            self.progress.advance(len(recs), sum(r.grade.correct for r in recs))
 
-    # ---- the store: leases and writes off the event loop ------------------------------------
+    async def _solve(self, run_id: str, it: _Item) -> bool:
+        """One item through the strategy; False when the run stops (backend down, budget
+        spent)."""
+        requests = ItemRequests(self._cache, it.prompt, it.first, it.key, it.options)
+        try:
+            outcome = await self._strategy.solve(self._context(it, requests))
+        except BaseException as e:
+            requests.flush()  # the item's finished requests are cached for the resume
+            return self._unsolved(run_id, it, e)
+        self._streak = 0
+        self._commit(run_id, it, outcome, requests)
+        return True
+
+    def _unsolved(self, run_id: str, it: _Item, e: BaseException) -> bool:
+        """An item that failed after every retry is recorded and the run goes on (True); a
+        server that is down or a budget spent stops it; anything else is raised."""
+        if isinstance(e, ItemFailed):
+            self._item_failed(it, e, run_id)
+            return True
+        if isinstance(e, BackendError):
+            self._failure = self._failure or e
+        elif isinstance(e, BudgetReached):
+            self._stopped = True
+        else:
+            raise e
+        return False
+
+    @staticmethod
+    def _context(it: _Item, requests: ItemRequests) -> SolveContext:
+        task = it.plan.task
+
+        async def grade(text: str) -> Grade:
+            if task.slow_grader:  # symbolic graders (MATH): off the event loop
+                return await asyncio.to_thread(task.grade, it.sample, text, it.plan.fmt)
+            return task.grade(it.sample, text, it.plan.fmt)
+
+        return SolveContext(
+            it.sample, it.prompt, it.plan.config, requests.generate, grade, task.equivalent,
+            it.options, requests.score if it.options else None,
+        )  # fmt: skip
+
+    def _commit(self, run_id: str, it: _Item, outcome: Outcome, requests: ItemRequests) -> None:
+        """The item's sample, stored with the fresh completions behind it in one write."""
+        rec = SampleRecord(
+            task=it.plan.task.name,
+            sample=it.sample,
+            prompt=it.prompt,
+            completion=outcome.completion,
+            grade=outcome.grade,
+            cache_key=it.key,
+            cached=requests.cached,
+            steps=outcome.steps,
+            stats=outcome.stats,
+            requests=requests.requests,
+        )
+        self.usage.cached += rec.cached
+        self._write(
+            self.store.record_nowait(run_id, [rec], requests.pending or None, model=self._model)
+        )
+        self._records.append(rec)
+        self.progress.advance(1, int(rec.grade.correct))
+
+    # ---- the store: writes off the event loop, others' requests ------------------------------
 
     def _write(self, done: Future[None]) -> None:
         """A write queued in the store's writer thread; its failure (full disk, a lock never
@@ -534,97 +398,43 @@ class Runner:
         if self._failure is not None:
             raise self._failure
 
-    async def _claim(self, keys: list[str]) -> Claim:
-        claim: Claim = await asyncio.wrap_future(self.store.claim(keys))
-        return claim
-
-    async def _claim_ahead(self, key: str, queue: deque[list[_Item]]) -> Claim:
-        """The claim covering ``key``: made with the next keys of the queue (one transaction
-        for many requests), so that the lease of a request is already held when it is sent."""
-        pending = self._claims.get(key)
-        if pending is None:
-            keys = [key]
-            for group in queue:
-                if len(keys) >= _CLAIM_AHEAD:
-                    break
-                if group[0].key not in self._claims:
-                    keys.append(group[0].key)
-            pending = asyncio.ensure_future(self._claim(keys))
-            for k in keys:
-                self._claims[k] = pending
-        return await asyncio.shield(pending)
-
-    async def _lease(self, key: str) -> list[Completion] | None:
-        """None once ``key`` is leased to us (send it); another process's completions for it if
-        it finishes first. A dead process's lease is taken over at once, an expired one too."""
-        delay = 0.02
-        while True:
-            claim = await self._claim([key])
-            if key in claim.done:
-                return claim.done[key]
-            if claim.mine:
-                return None
-            await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
-
-    async def _await_others(
-        self, run_id: str, queue: deque[list[_Item]], waiting: list[list[_Item]], feed: _Feed
-    ) -> None:
-        """All that is left is in flight elsewhere: serve it from the cache as it lands, and
-        take over what a dead or silent process leased (polling with backoff, one worker)."""
+    async def _await_others(self, queue: deque[_Item], waiting: list[_Item]) -> None:
+        """All that is left is in flight elsewhere: queue it again as it lands in the cache,
+        and take over what a dead or silent process leased (polling with backoff, one worker)."""
+        cache = self._cache
         async with self._poll_lock:
             delay = 0.02
             while waiting and not queue and self._failure is None:
-                claim = await self._claim([g[0].key for g in waiting])
+                claim = await cache.claim([it.key for it in waiting])
                 still = []
-                for group in waiting:
-                    key = group[0].key
-                    if key in claim.done:
-                        await self._serve(run_id, feed.close(key, claim.done[key]), claim.done[key])
-                    elif key in claim.mine:
-                        self._claims[key] = asyncio.get_running_loop().create_future()
-                        self._claims[key].set_result(claim)
-                        queue.append(group)
+                for it in waiting:
+                    if it.key in claim.done or it.key in claim.mine:
+                        cache.claimed(it.key, claim)
+                        queue.append(it)
                     else:
-                        still.append(group)
+                        still.append(it)
                 waiting[:] = still
                 if queue or not waiting:
                     return
                 await asyncio.sleep(delay)
                 delay = min(delay * 1.5, 0.5)
 
-    async def _serve(self, run_id: str, group: list[_Item], completions: list[Completion]) -> None:
-        """Items whose request another process sent: graded and stored as cache hits."""
-
-        def grade() -> list[SampleRecord]:
-            return [
-                self._grade(it, completions[0], cached=True, requests=int(i == 0))
-                for i, it in enumerate(group)
-            ]
-
-        recs = await asyncio.to_thread(grade) if group[0].plan.task.slow_grader else grade()
-        self.usage.cached += len(recs)
-        self._write(self.store.record_nowait(run_id, recs))
-        self._records.extend(recs)
-        self.progress.advance(len(recs), sum(r.grade.correct for r in recs))
-
-    def _item_failed(self, group: list[_Item], e: ItemFailed, run_id: str, key: str) -> None:
-        """Record ``group`` (items sharing the request ``key``) as failed: no sample, nothing
-        cached. As many failures in a row as requests in flight, with no success between: the
-        server is taken for dead and the run stops (the same command resumes it)."""
-        rows: list[dict[str, object]] = [
-            {
-                "task": it.plan.task.name,
-                "item_id": it.sample.id,
-                "kind": e.kind,
-                "reason": e.reason,
-                "attempts": e.attempts,
-            }
-            for it in group
-        ]
-        self._failed.extend(rows)
-        self._write(self.store.record_failures_nowait(run_id, [(key, row) for row in rows]))
-        self._streak += 1
+    def _item_failed(self, it: _Item, e: ItemFailed, run_id: str) -> None:
+        """Record the item as failed: no sample, nothing cached. As many failures in a row as
+        requests in flight, with no success between: the server is taken for dead and the run
+        stops (the same command resumes it)."""
+        row: dict[str, object] = {
+            "task": it.plan.task.name,
+            "item_id": it.sample.id,
+            "kind": e.kind,
+            "reason": e.reason,
+            "attempts": e.attempts,
+        }
+        self._failed.append(row)
+        self._write(self.store.record_failures_nowait(run_id, [(it.key, row)]))
+        if e is not self._counted:
+            self._counted = e
+            self._streak += 1
         if self._streak >= max(4, self.config.concurrency) and self._failure is None:
             where = self.backend.identity.get("base_url", "")
             self._failure = BackendError(
@@ -632,21 +442,3 @@ class Runner:
                 f"after {e.attempts} attempts ({e.reason}); finished samples are saved, re-run "
                 "the same command to resume"
             )
-
-    def _grade_all(self, group: list[_Item], completion: Completion) -> list[SampleRecord]:
-        return [self._grade(it, completion, requests=int(i == 0)) for i, it in enumerate(group)]
-
-    def _grade(
-        self, it: _Item, completion: Completion, cached: bool = False, requests: int = 1
-    ) -> SampleRecord:
-        grade = it.plan.task.grade(it.sample, completion.text, it.plan.fmt)
-        return SampleRecord(
-            task=it.plan.task.name,
-            sample=it.sample,
-            prompt=it.prompt,
-            completion=completion,
-            grade=grade,
-            cache_key=it.key,
-            cached=cached,
-            requests=requests,
-        )

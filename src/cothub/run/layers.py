@@ -8,14 +8,15 @@ run, outermost first:
 
 so that a request of ``n`` completions to an API without ``n`` becomes ``n`` requests, each
 checked against the budget once (its retries are not new requests), retried by its typed
-``Retryable.kind``, and paced and counted per attempt. :class:`Cached` sits above the stack for
-one item: the store's completion cache and the leases of concurrent runs.
+``Retryable.kind``, and paced and counted per attempt. :mod:`cothub.run.cache` sits above the
+stack: the store's completion cache, identical requests shared, and the leases of concurrent
+runs.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol
 
@@ -25,7 +26,6 @@ from cothub.models import Backend, Retryable
 from cothub.prompts import estimate_tokens
 from cothub.ratelimit import Limiter
 from cothub.run.spec import ItemFailed, RetryPolicy, Usage
-from cothub.store import clean_completion
 from cothub.types import Completion, GenerateConfig, Prompt
 
 
@@ -168,37 +168,3 @@ def stack(
 def native_n(backend: Backend) -> bool:
     """Whether one request returns ``n`` completions (else ``n`` requests are sent)."""
     return bool(getattr(backend, "native_n", True))
-
-
-Lookup = Callable[[str], Awaitable[list[Completion] | None]]
-"""A cache key -> the stored completions, waiting for another process's lease; None: send it."""
-Record = Callable[[str, list[Completion]], None]
-"""Queue a fresh response for the store under its key."""
-
-
-class Cached:
-    """One item's requests through the completion cache: a stored response is served, a fresh
-    one is stored before it is returned. Counts what the item sent and asked for."""
-
-    def __init__(
-        self, inner: Generator, key_of: Callable[[Prompt, GenerateConfig], str], lookup: Lookup,
-        record: Record, per_request: bool,
-    ) -> None:  # fmt: skip
-        self.inner, self.key_of, self.lookup, self.record = inner, key_of, lookup, record
-        self.per_request = per_request
-        self.sent = 0
-        """Requests this item really sent (0: every one was served from the cache)."""
-        self.asked: dict[str, int] = {}
-        """Distinct requests the item needed, sent or cached: key -> the HTTP requests it takes
-        (``n`` for an API without ``n``)."""
-
-    async def generate(self, prompt: Prompt, config: GenerateConfig) -> list[Completion]:
-        key = self.key_of(prompt, config)
-        self.asked[key] = config.n if self.per_request else 1
-        hit = await self.lookup(key)
-        if hit is not None:
-            return hit
-        out = [clean_completion(c) for c in await self.inner.generate(prompt, config)]
-        self.sent += 1
-        self.record(key, out)
-        return out

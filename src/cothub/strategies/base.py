@@ -2,7 +2,8 @@
 
 A strategy's ``solve`` gets one :class:`SolveContext` from the runner (the sample, its rendered
 prompt, the run's generation settings and the capabilities ``generate``, cached, retried and
-counted; ``grade``, the task's grader; ``equal``, the task's answer equivalence) and returns an
+counted; ``grade``, the task's grader; ``equal``, the task's answer equivalence; ``score``, the
+log-likelihoods of the task's ``options`` where the run scores them) and returns an
 :class:`Outcome`: the final completion and grade, every intermediate request as a typed step of
 :mod:`cothub.types` (which the store keeps), and the strategy's own per-sample stats record,
 which its ``summary`` aggregates over the run. A strategy that also changes how prompts are
@@ -39,6 +40,8 @@ GradeFn = Callable[[str], Awaitable[Grade]]
 """The task's grader on a completion text."""
 EqualFn = Callable[[str, str], bool]
 """The task's equivalence of two extracted answers."""
+ScoreFn = Callable[[Sequence[str]], Awaitable[list[float]]]
+"""One scoring call: each option's log-likelihood as the continuation of the task's prompt."""
 
 S = TypeVar("S")
 
@@ -59,6 +62,12 @@ class SolveContext:
     """The task's grader."""
     equal: EqualFn
     """The task's answer equivalence."""
+    options: tuple[str, ...] = ()
+    """``--scoring loglikelihood``: the item's options as continuations of the prompt (see
+    ``Task.choices``); empty when the run generates."""
+    score: ScoreFn | None = None
+    """``--scoring loglikelihood``: scores options (cached and counted by the runner); None
+    when the run generates."""
 
     async def complete(
         self, prompt: Prompt | None = None, config: GenerateConfig | None = None
