@@ -35,6 +35,15 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
 
 
+RUN_LINE = re.compile(r"^cothub: run \S+ (started|· \S+ done) · ")
+"""A run's progress lines where stderr is not a terminal: at start, and per task done."""
+
+
+def said(err: str) -> list[str]:
+    """stderr's lines less a run's progress lines: what a command said besides its progress."""
+    return [ln for ln in err.strip().splitlines() if not RUN_LINE.match(ln)]
+
+
 @dataclass
 class CliResult:
     code: int

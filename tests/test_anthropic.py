@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import gold_of, gsm8k_items, planned, question_of, scripted_gsm8k
+from conftest import gold_of, gsm8k_items, planned, question_of, said, scripted_gsm8k
 from cothub.errors import BackendError, CothubError
 from cothub.models import make_backend, parse_model
 from cothub.models.anthropic_api import AnthropicBackend
@@ -254,7 +254,7 @@ def stored(tmp: Path, *columns: str) -> list[tuple[Any, ...]]:
 
 def assert_one_line(r: Any, *needles: str) -> None:
     assert r.code == 2, (r.code, r.out, r.err)
-    lines = r.err.strip().splitlines()
+    lines = said(r.err)  # a run that started said so first
     assert len(lines) == 1 and "Traceback" not in r.err + r.out, r.err
     for n in needles:
         assert n in lines[0], lines[0]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conftest import CliResult, gold_of, gsm8k_items, planned
+from conftest import CliResult, gold_of, gsm8k_items, planned, said
 from cothub.testing.openai_server import (
     Choice,
     FaultPlan,
@@ -185,7 +185,7 @@ def test_server_failing_every_retry_ends_cleanly_and_resumes(
                           "--max-retries", "2", "--backoff", "0.01"))  # fmt: skip
         assert r.code == 2
         assert "gave up on the model server" in r.err and "re-run the same command" in r.err
-        assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
+        assert len(said(r.err)) == 1 and "Traceback" not in r.err
         kept = sqlite3.connect(tmp_path / "store.db").execute("SELECT COUNT(*) FROM samples")
         n_kept = kept.fetchone()[0]
         assert 20 <= n_kept <= 28

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
+from conftest import said
 from cothub.testing.openai_server import OpenAIStandIn
 
 
 def assert_one_line(r: Any, *needles: str) -> None:
     assert r.code == 2, (r.code, r.out, r.err)
-    lines = r.err.strip().splitlines()
+    lines = said(r.err)  # a run that started said so first
     assert len(lines) == 1, r.err
     assert "Traceback" not in r.err + r.out
     for n in needles:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from conftest import said
 from cothub.errors import harmless, redact
 from cothub.testing.openai_server import OpenAIStandIn, _HttpError, serve_in_thread
 
@@ -77,7 +78,7 @@ def test_a_key_echoed_by_the_server_is_redacted(
     assert echoing.stats.authorizations == [f"Bearer {KEY}"]  # the key was sent ...
     assert KEY not in r.err + r.out  # ... and never printed
     assert "***" in r.err, r.err
-    assert len(r.err.strip().splitlines()) == 1, r.err
+    assert len(said(r.err)) == 1, r.err
     assert KEY not in store_text(tmp_path / "s.db")
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import gold_of, gsm8k_items, question_of, scripted_gsm8k
+from conftest import gold_of, gsm8k_items, question_of, said, scripted_gsm8k
 from cothub.cost import PRICES_ENV, Price, builtin_prices_text, load_prices
 from cothub.errors import CothubError
 from cothub.scoring.paired import Paired, paired
@@ -369,8 +369,8 @@ def test_max_cost_stops_at_the_budget_and_a_higher_one_resumes(
     # About ten requests' worth (8-shot prompts are ~800 words: ~$0.008 a request).
     r = cli(*_run(gsm8k_server, data_dir, tmp_path, *common, "--max-cost", "0.08"))
     assert r.code == 3, r.err
-    line = r.err.strip()
-    assert "\n" not in line and "--max-cost $0.08 reached" in line and "higher --max-cost" in line
+    (line,) = said(r.err)
+    assert "--max-cost $0.08 reached" in line and "higher --max-cost" in line
     sent = gsm8k_server.stats.completion_requests
     assert 5 <= sent < 30
     db = sqlite3.connect(tmp_path / "store.db")

@@ -17,6 +17,7 @@ import pytest
 from conftest import gold_of, gsm8k_items, planned, question_of
 from cothub.judge import PROMPT_VERSION, judge_prompt, parse_verdict, reason_of
 from cothub.store import Store
+from cothub.store.sqlite import SCHEMA_VERSION
 from cothub.testing.openai_server import (
     Choice,
     FaultPlan,
@@ -347,4 +348,5 @@ def test_older_store_gets_the_table_and_reads_none(tmp_path: Path) -> None:
     db = sqlite3.connect(path)
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "judgements" in tables
-    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("5",)
+    version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    assert version == (str(SCHEMA_VERSION),)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conftest import scripted_gsm8k
+from conftest import said, scripted_gsm8k
 from cothub.errors import CothubError
 from cothub.store import Store, clean_text
 from cothub.store.sqlite import SCHEMA_VERSION
@@ -43,7 +43,7 @@ def assert_one_line(r: Any, *needles: str) -> str:
     err = r.err if hasattr(r, "err") else r.stderr
     out = r.out if hasattr(r, "out") else r.stdout
     assert code == 2, (code, out, err)
-    lines = err.strip().splitlines()
+    lines = said(err)  # a run that started said so first
     assert len(lines) == 1, err
     assert "Traceback" not in err + out
     for n in needles:

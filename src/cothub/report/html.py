@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from html import escape
 from urllib.parse import quote
 
+from cothub.modelinfo import ModelInfo
 from cothub.report import plots
 from cothub.report.views import (
     HUB_COLUMNS,
@@ -152,14 +153,14 @@ def leaderboard_table(
     head = "".join(f"<th>{e(b.upper() if b in HUB_COLUMNS else b)}</th>" for b in benches)
     out = [
         '<table class="sortable leaderboard" id="leaderboard"><thead><tr><th>configuration</th>'
-        f"<th>run</th>{head}<th>cost</th></tr></thead><tbody>"
+        f"<th>type</th><th>size</th><th>run</th>{head}<th>cost</th></tr></thead><tbody>"
     ]
     for v in views:
         rid = v.run.run_id
         link = f'<a href="{e(run_link.format(run_id=rid))}">{e(rid)}</a>' if run_link else e(rid)
         row = [
             f'<tr class="own" data-run="{e(rid)}"><td data-v="{e(v.label)}">{e(v.label)}'
-            f'<span class="badge">{e(v.run.status)}</span></td><td>{link}</td>'
+            f'<span class="badge">{e(v.run.status)}</span></td>{_info_cells(v.info)}<td>{link}</td>'
         ]
         for b in benches:
             c = v.cells.get(b)
@@ -193,7 +194,7 @@ def leaderboard_table(
                 f'<tr class="published"><td data-v="{e(p.model)}">{e(p.model)}'
                 '<span class="badge pub">published</span>'
                 f'<div class="src" title="{e(p.source)}">source: {e(_short(paper))}{origin}</div>'
-                "</td><td>-</td>"
+                f"</td>{_info_cells(p.info)}<td>-</td>"
             ]
             for b in benches:
                 s = p.scores.get(b)
@@ -213,6 +214,15 @@ def leaderboard_table(
         "read from its leaderboard, not runs in this store. Click a header to sort.</p>"
     )
     return "".join(out)
+
+
+def _info_cells(info: ModelInfo) -> str:
+    """Type and size cells; the size sorts by its parameter count (8x7B as 56B)."""
+    params = "" if info.params is None else f"{info.params:.6g}"
+    return (
+        f'<td data-v="{e(info.type)}">{e(info.type or "-")}</td>'
+        f'<td class="num" data-v="{params}">{e(info.size or "-")}</td>'
+    )
 
 
 def _short(text: str, keep: int = 90) -> str:

@@ -1,9 +1,92 @@
-"""A live progress bar for terminals: done/total, running accuracy, requests/s, ETA."""
+"""Live feedback on a run: a progress bar on a terminal (done/total, running accuracy,
+requests/s, ETA); plain lines in a log or a pipe (one at start, one per task done)."""
 
 from __future__ import annotations
 
+import sys
 import time
-from typing import Any
+from collections import Counter
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cothub.run.spec import Progress
+    from cothub.types import SampleRecord
+
+
+def progress_for(label: str, stream: IO[str] | None = None) -> Progress:
+    """The bar when ``stream`` (stderr by default) is a terminal, plain lines otherwise: a bar
+    redrawn into a log file is unreadable, and one drawn only at the end says nothing."""
+    out = stream or sys.stderr
+    isatty = getattr(out, "isatty", None)
+    if callable(isatty) and isatty():
+        return RichProgress(label)
+    return LineProgress(label, stream)
+
+
+class LineProgress:
+    """One line when the run is recorded (before any request, so that a user tailing the log
+    can ``cothub show`` the run id at once) and one per task as its last item is graded;
+    each flushed as it is written, so a killed run leaves what it had said."""
+
+    def __init__(self, label: str, stream: IO[str] | None = None) -> None:
+        self._label = label
+        self._out = stream
+        self._run_id = ""
+        self._totals: Counter[str] = Counter()
+        self._records: Sequence[SampleRecord] = ()
+        self._seen = 0
+        self._done: Counter[str] = Counter()
+        self._correct: Counter[str] = Counter()
+        self._unparsed: Counter[str] = Counter()
+        self._truncated: Counter[str] = Counter()
+        self._cached: Counter[str] = Counter()
+        self._t0 = time.perf_counter()
+
+    def begun(self, run_id: str, tasks: Sequence[str], records: Sequence[SampleRecord]) -> None:
+        self._run_id, self._records, self._seen = run_id, records, 0
+        self._totals = Counter(tasks)
+        self._t0 = time.perf_counter()
+        names = ", ".join(self._totals) or "-"
+        self._say(
+            f"run {run_id} started · model {self._label} · tasks {names} · {len(tasks)} items"
+        )
+
+    def start(self, total: int, done: int, correct: int) -> None:
+        self._catch_up()
+
+    def advance(self, n: int, correct: int) -> None:
+        self._catch_up()
+
+    def stop(self) -> None:
+        self._catch_up()
+
+    def _catch_up(self) -> None:
+        """Tally the records graded since the last call; a task whose count is reached is done."""
+        new = self._records[self._seen :]
+        self._seen += len(new)
+        finished: list[str] = []
+        for r in new:
+            t = r.task
+            self._done[t] += 1
+            self._correct[t] += r.grade.correct
+            self._unparsed[t] += r.grade.unparsed
+            self._truncated[t] += r.completion.finish_reason == "length"
+            self._cached[t] += r.cached
+            if self._done[t] == self._totals[t]:
+                finished.append(t)
+        for t in finished:
+            n = self._done[t]
+            self._say(
+                f"run {self._run_id} · {t} done · n {n} · accuracy "
+                f"{100 * self._correct[t] / n:.1f}% ({self._correct[t]}/{n}) · unparsed "
+                f"{self._unparsed[t]} · truncated {self._truncated[t]} · cached "
+                f"{self._cached[t]} · {time.perf_counter() - self._t0:.1f}s"
+            )
+
+    def _say(self, line: str) -> None:
+        out = self._out or sys.stderr  # looked up late: a test's captured stream
+        print(f"cothub: {line}", file=out, flush=True)
 
 
 class RichProgress:
@@ -35,6 +118,9 @@ class RichProgress:
         self._correct = 0
         self._fresh = 0
         self._t0 = 0.0
+
+    def begun(self, run_id: str, tasks: Sequence[str], records: Sequence[SampleRecord]) -> None:
+        pass  # the bar says it all; the run id is in the summary below it
 
     def start(self, total: int, done: int, correct: int) -> None:
         self._done, self._correct, self._t0 = done, correct, time.perf_counter()

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from cothub.cost import ItemUsage, PriceTable, accounting
 from cothub.errors import CothubError, harmless, redact, secrets
+from cothub.modelinfo import ModelInfo, published_info
 from cothub.store import RunRow, Store
 from cothub.types import SampleRecord
 
@@ -135,7 +136,8 @@ class RunView:
     n_disagreements: dict[str, int]
     cost_usd: float | None
     n_samples: int = 0
-    extra: dict[str, object] = field(default_factory=dict)
+    info: ModelInfo = field(default_factory=ModelInfo)
+    """The model's type and size, as the store records them (``cothub models``)."""
 
 
 def _strategy(run: RunRow) -> str:
@@ -276,13 +278,12 @@ def run_view(store: Store, run: RunRow, prices: PriceTable) -> RunView:
         from cothub.scoring.stats import wilson
 
         acc, ci = (head.accuracy, head.ci95) if head else (correct / count, wilson(correct, count))
-        per = acct["tokens_per_item"]
-        tokens = None if per["prompt"] is None else per["prompt"] + per["completion"]
+        tokens = acct.tokens_per_item.sent_and_received
         cells[task] = Cell(
-            acc, ci, count, correct, unparsed, truncated, tokens, acct["cost_per_item"], done_ok
+            acc, ci, count, correct, unparsed, truncated, tokens, acct.cost_per_item, done_ok
         )
-        if total_cost is not None and acct["cost_usd"] is not None:
-            total_cost += acct["cost_usd"]
+        if total_cost is not None and acct.cost_usd is not None:
+            total_cost += acct.cost_usd
     subtasks: dict[str, dict[str, tuple[float, int]]] = {}
     for (task, subset), (ok, cnt) in sorted(sub.items()):
         subtasks.setdefault(task, {})[subset] = (ok / cnt, cnt)
@@ -301,6 +302,7 @@ def run_view(store: Store, run: RunRow, prices: PriceTable) -> RunView:
         n_disagreements=n_dis,
         cost_usd=total_cost,
         n_samples=n,
+        info=store.model_info().get(run.model, ModelInfo()),
     )
 
 
@@ -329,6 +331,8 @@ class PublishedRow:
     """Where the numbers come from (paper, website) and the repository and commit read."""
     origin: str = ""
     """The repository, commit and file the row was read from."""
+    info: ModelInfo = field(default_factory=ModelInfo)
+    """The model's type (the hub's Base / SIFT / RLHF) and size, where the row gives them."""
 
 
 def default_published_path() -> Path | None:
@@ -367,7 +371,8 @@ def read_published(path: Path) -> list[PublishedRow]:
             if where
             else (r.get("sources") or "Chain-of-Thought Hub")
         )
-        out.append(PublishedRow(safe(r["model"]), scores, safe(source), safe(where)))
+        info = published_info(r.get("type") or "", r.get("params") or r.get("size") or "")
+        out.append(PublishedRow(safe(r["model"]), scores, safe(source), safe(where), info))
     return out
 
 

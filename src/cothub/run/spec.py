@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -15,7 +16,7 @@ from cothub.scale.shard import Shard
 from cothub.strategies import Strategy
 from cothub.strategies.single import Single
 from cothub.tasks import PromptOptions
-from cothub.types import TaskSummary
+from cothub.types import SampleRecord, TaskSummary
 
 Scoring = Literal["generate", "loglikelihood"]
 
@@ -178,7 +179,12 @@ def warn(line: str) -> None:
 
 
 class Progress(Protocol):
-    """Live feedback; the CLI shows a bar on a terminal and nothing otherwise."""
+    """Live feedback; the CLI shows a bar on a terminal and plain lines otherwise."""
+
+    def begun(self, run_id: str, tasks: Sequence[str], records: Sequence[SampleRecord]) -> None:
+        """The run is recorded and nothing is sent yet. ``tasks``: each item's task, in this
+        invocation; ``records``: the samples graded so far, a list the runner extends before
+        each ``start`` and ``advance``."""
 
     def start(self, total: int, done: int, correct: int) -> None: ...
 
@@ -188,6 +194,9 @@ class Progress(Protocol):
 
 
 class NoProgress:
+    def begun(self, run_id: str, tasks: Sequence[str], records: Sequence[SampleRecord]) -> None:
+        pass
+
     def start(self, total: int, done: int, correct: int) -> None:
         pass
 

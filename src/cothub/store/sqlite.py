@@ -34,6 +34,7 @@ from urllib.parse import quote
 
 from cothub.cost import ItemUsage
 from cothub.errors import CothubError
+from cothub.modelinfo import ModelInfo
 from cothub.store.writer import Op, Writer, translate
 from cothub.types import (
     Completion,
@@ -49,7 +50,7 @@ from cothub.types import (
     step_from_json,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 LEASE_TTL_S = 30.0
 """How long a lease outlives its owner's last sign of life (renewed every second)."""
@@ -84,6 +85,16 @@ _JUDGEMENTS = """CREATE TABLE IF NOT EXISTS judgements (
 """A judge model's second opinion on a sample (``cothub judge``), beside its rule verdict in
 ``samples``, never in place of it. Additive: no schema version bump, older releases ignore it;
 made with the store, by :meth:`Store._init_schema` for older stores, and on first write."""
+
+_MODELS = """CREATE TABLE IF NOT EXISTS models (
+    model       TEXT PRIMARY KEY,
+    type        TEXT NOT NULL,
+    size        TEXT NOT NULL,
+    updated_at  REAL NOT NULL
+)"""
+"""What a model is (type base/sft/rlhf, size 7B), keyed by the name runs store: it describes the
+model, not a run, so it is in no manifest, run id or cache key, and can be set after the fact;
+``''``: not said. Schema 6."""
 
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -136,6 +147,7 @@ _TABLES = (
 )""",
     _LEASES,
     _JUDGEMENTS,
+    _MODELS,
 )
 
 # ---- owners ----------------------------------------------------------------------------------
@@ -554,6 +566,9 @@ class Store:
             have = {row[1] for row in db.execute("PRAGMA table_info(samples)")}
             if "choices" not in have:  # (a store made by schema 5 code and marked older has it)
                 db.execute("ALTER TABLE samples ADD COLUMN choices TEXT")
+            version = 5
+        if version == 5:  # v6: a model's type and size, beside its runs (none said yet)
+            db.execute(_MODELS)
         db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
@@ -885,7 +900,12 @@ class Store:
                 isinstance(doc, dict) and all(isinstance(v, dict) for v in doc.values())
             ):
                 raise ValueError("not an object of task summaries")
-            summary = None if doc is None else {k: _summary(v) for k, v in doc.items()}
+            try:
+                summary = (
+                    None if doc is None else {k: TaskSummary.from_json(v) for k, v in doc.items()}
+                )
+            except (KeyError, AttributeError) as e:
+                raise ValueError(f"no {e}") from None
             what = "model, status or times"
             if not isinstance(r[1], str) or not isinstance(r[3], str):
                 raise ValueError("not text")
@@ -1087,6 +1107,39 @@ class Store:
             raise CothubError(f"store {self.path} was opened read-only; it cannot be written")
         return _Tx(self._db, self.path)
 
+    # ---- models: what a model is (type, size), set with a run or after it ----------------
+
+    def set_model_info(
+        self, model: str, type_: str | None = None, size: str | None = None
+    ) -> ModelInfo:
+        """Record a model's type and/or size (checked by :mod:`cothub.modelinfo`); a field not
+        given keeps its stored value. Returns what is stored now."""
+
+        def op(db: sqlite3.Connection) -> ModelInfo:
+            row = db.execute("SELECT type, size FROM models WHERE model=?", (model,)).fetchone()
+            old = ModelInfo(str(row[0]), str(row[1])) if row else ModelInfo()
+            new = ModelInfo(
+                old.type if type_ is None else type_, old.size if size is None else size
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO models VALUES (?,?,?,?)",
+                (clean_text(model), new.type, new.size, time.time()),
+            )
+            return new
+
+        info: ModelInfo = self._call(op)
+        return info
+
+    @_reading
+    def model_info(self) -> dict[str, ModelInfo]:
+        """Every model's stored type and size, by name; empty for a store that never held any
+        (one older than schema 6, read as it is)."""
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        if "models" not in tables:
+            return {}
+        rows = self._db.execute("SELECT model, type, size FROM models ORDER BY model")
+        return {str(m): ModelInfo(str(t or ""), str(z or "")) for m, t, z in rows}
+
     # ---- judgements: a judge model's second opinion beside the rule verdict (cothub.judge) ----
 
     def record_judgements(self, judgements: Sequence[Judgement]) -> None:
@@ -1245,17 +1298,6 @@ def _prompt(d: dict[str, Any]) -> Prompt:
     messages = tuple(Message(m["role"], m["content"]) for m in d.get("messages", ()))
     return Prompt(style, str(d.get("prompt", "")), messages, tuple(d.get("stop", ())),
                   int(d.get("n_exemplars", 0)))  # fmt: skip
-
-
-def _summary(d: dict[str, Any]) -> TaskSummary:
-    """A task summary as the store keeps it (``TaskSummary.as_json``) -> the record."""
-    lo, hi = d["ci95"]
-    own = ("accuracy", "n", "correct", "ci95", "unparsed", "truncated", "aggregate")
-    return TaskSummary(
-        accuracy=d["accuracy"], n=d["n"], correct=d.get("correct", 0), ci95=(lo, hi),
-        unparsed=d.get("unparsed", 0), truncated=d.get("truncated", 0),
-        aggregate=d.get("aggregate", "micro"), extra={k: v for k, v in d.items() if k not in own},
-    )  # fmt: skip
 
 
 def _sample_row(run_id: str, r: SampleRecord) -> tuple[Any, ...]:
