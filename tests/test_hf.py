@@ -105,7 +105,11 @@ def _llama(vocab: int) -> Any:
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
-    root = tmp_path_factory.mktemp("hf")
+    return build_models(tmp_path_factory.mktemp("hf"))
+
+
+def build_models(root: Path) -> Models:
+    """The two tiny models, saved under ``root`` (test_ray's local-model actors load them too)."""
     tok = _tokenizer(chat=True)
     _llama(len(tok)).save_pretrained(root / "random")
     tok.save_pretrained(root / "random")

@@ -6,6 +6,7 @@ Skipped, with the reason, where ray is not installed (``pip install 'cothub[ray]
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import threading
@@ -156,3 +157,67 @@ def test_cluster_wide_max_cost_stops_the_run(
     assert r.code == 3, r.err
     assert "--max-cost $0.04 reached" in r.err
     assert 0 < server.stats.completion_requests < 24
+
+
+def test_ray_workers_spread_over_replica_endpoints(
+    cluster: Any, cli: Any, server: OpenAIStandIn, data_dir: Path, tmp_path: Path
+) -> None:
+    with running_server(Script(responder=respond)) as other:
+        local = tmp_path / "local.db"
+        assert cli(*args(server, data_dir, local)).code == 0
+        expected, run_id = items_of(local), runs_of(local)[0][0]
+        replica = ("--ray", "local", "--replica-url", other.base_url)
+
+        # one endpoint, then two on Ray: the same run, every request a cache hit
+        server.stats.reset()
+        r = cli(*args(server, data_dir, local, *replica))
+        assert r.code == 0, r.err
+        assert (server.stats.completion_requests, other.stats.completion_requests) == (0, 0)
+
+        # a fresh store: worker 0 talks to --base-url, worker 1 to the replica
+        fresh = tmp_path / "ray.db"
+        r = cli(*args(server, data_dir, fresh, *replica))
+        assert r.code == 0, r.err
+        sent = (server.stats.completion_requests, other.stats.completion_requests)
+        assert sum(sent) == len(expected) and min(sent) > 0, sent
+        assert items_of(fresh) == expected
+        assert [row[0] for row in runs_of(fresh)] == [run_id]
+
+
+def test_fewer_ray_workers_than_endpoints_is_refused(cluster: Any, server: OpenAIStandIn) -> None:
+    from cothub.errors import CothubError
+    from cothub.scale.ray_backend import RayBackend
+
+    urls = ["http://127.0.0.1:9/v1", "http://127.0.0.1:10/v1"]
+    with pytest.raises(CothubError, match="3 endpoints but 2 Ray workers"):
+        RayBackend("openai/stand-in", "chat", server.base_url, workers=2, replica_urls=urls)
+
+
+@pytest.fixture(scope="module")
+def tiny_hf(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """test_hf's tiny models (random weights, a tokenizer trained here), built once."""
+    pytest.importorskip("torch", reason="hf/ models need torch")
+    pytest.importorskip("transformers", reason="hf/ models need transformers")
+    from test_hf import build_models
+
+    return build_models(tmp_path_factory.mktemp("hf"))
+
+
+def test_a_local_model_actor_equals_a_local_hf_run(
+    cluster: Any, cli: Any, tiny_hf: Any, data_dir: Path, tmp_path: Path
+) -> None:
+    runs = [  # generation with a chat model, and option scoring by log-likelihood
+        ("gsm8k", "--model", f"hf/{tiny_hf.random}", "--limit", "3", "--max-tokens", "8"),
+        ("mmlu/abstract_algebra", "--model", f"hf/{tiny_hf.trained}", "--limit", "4",
+         "--scoring", "loglikelihood"),
+    ]  # fmt: skip
+    for i, run in enumerate(runs):
+        local, remote = tmp_path / f"local{i}.db", tmp_path / f"ray{i}.db"
+        common = ("--data-dir", str(data_dir), "--json", str(tmp_path / "out.json"))
+        assert cli("run", *run, *common, "--store", str(local)).code == 0
+        r = cli("run", *run, *common, "--store", str(remote), "--ray", "local")
+        assert r.code == 0, r.err
+        assert json.loads((tmp_path / "out.json").read_text())["usage"]["requests"] > 0
+        assert items_of(remote) == items_of(local)
+        # the same run id: the same model identity, so the same cache keys
+        assert [row[:2] for row in runs_of(remote)] == [row[:2] for row in runs_of(local)]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from cothub.data.source import DataSource
 from cothub.errors import CothubError
-from cothub.models import Backend, ModelSpec, check_settings, make_backend, parse_model
+from cothub.models import Backend, ModelSpec, check_settings, parse_model
+from cothub.models.replicas import check_replicas, make_replicated
 from cothub.prompts.fit import counting_with
 from cothub.runner import Progress, RunConfig, Runner, RunResult, plan
 from cothub.store import open_store
@@ -27,13 +29,18 @@ def evaluate(
     json_path: Path | None = None,
     show_progress: bool = False,
     model_args: dict[str, str] | None = None,
+    replica_urls: Sequence[str] = (),
 ) -> RunResult:
     """Run ``config`` against ``model``; samples land in the store as they complete.
 
-    ``model_args`` (``--model-arg``) are load settings of ``hf/`` models: ``revision``,
-    ``dtype``, ``device``, ``peft`` and ``trust_remote_code``."""
+    ``show_progress``: a bar on a terminal, else a line at start and one per task done (on
+    stderr). ``model_args`` (``--model-arg``) are load settings of ``hf/`` models: ``revision``,
+    ``dtype``, ``device``, ``peft`` and ``trust_remote_code``. ``replica_urls``
+    (``--replica-url``): more endpoints of the same model, sharing the requests; the run id and
+    cache keys stay ``base_url``'s (:mod:`cothub.models.replicas`)."""
     spec = parse_model(model)
     preflight(config, [model], base_url, model_args, data_dir)
+    check_replicas(spec, replica_urls)
     data = DataSource.resolve(data_dir)
     # A local model counts prompt tokens with its tokenizer, known once it is loaded: until
     # then prompts are not fitted (the characters / 4 estimate could refuse one that fits).
@@ -50,13 +57,13 @@ def evaluate(
             spec.name, config.options.style, options=load_options(model_args)
         )
     else:
-        backend = make_backend(spec, config.options.style, base_url)
+        backend = make_replicated(spec, config.options.style, base_url, replica_urls)
     store = open_store(store_path)
     progress: Progress | None = None
-    if show_progress:
-        from cothub.report.progress import RichProgress
+    if show_progress:  # a bar on a terminal, plain lines in a log
+        from cothub.report.progress import progress_for
 
-        progress = RichProgress(str(spec))
+        progress = progress_for(str(spec))
 
     async def go() -> RunResult:
         try:

@@ -103,6 +103,24 @@ JudgeUrlOpt = Annotated[
     ),
 ]
 
+ModelTypeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model-type",
+        help="What the model is, for the leaderboard's grouping: base, sft (instruction-tuned) "
+        "or rlhf. Describes the model, not the run (no effect on the run id or the cache); "
+        "change it later with `cothub models set`.",
+    ),
+]
+ModelSizeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model-size",
+        help="The model's parameter count (7B, 1.5B, 70B, 8x7B), for the leaderboard's sorting; "
+        "like --model-type, not part of the run.",
+    ),
+]
+
 
 @app.command()
 def run(
@@ -123,6 +141,14 @@ def run(
         str | None,
         typer.Option(
             help="Endpoint (default $OPENAI_BASE_URL / $ANTHROPIC_BASE_URL, else the vendor's)."
+        ),
+    ] = None,
+    replica_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--replica-url",
+            help="Another server of the same model as --base-url (repeatable): requests spread "
+            "over all of them (with --ray, one per worker); run id and cache stay --base-url's.",
         ),
     ] = None,
     api: Annotated[
@@ -268,6 +294,8 @@ def run(
     plan_only: Annotated[bool, typer.Option("--plan-only", hidden=True)] = False,
     judge: JudgeOpt = None,
     judge_base_url: JudgeUrlOpt = None,
+    model_type: ModelTypeOpt = None,
+    model_size: ModelSizeOpt = None,
 ) -> None:
     """Evaluate a model on tasks; every sample is stored, cached and resumable.
 
@@ -289,10 +317,12 @@ def run(
     _check_names(tasks, "task", "e.g. cothub run gsm8k (see `cothub tasks`)")
     _check_names(models, "--model", "e.g. --model openai/gpt-4o-mini")
     _check_base_urls(base_url, models)
+    _check_replicas(replica_url or [], models)
     _check_format(fmt)
     _check_output(json_path, "--json", write=True)
     _check_output(_store_path(store), "--store", write=True)
     _check_judge(judge, judge_base_url)
+    described = _model_info(model_type, model_size)
     # Options are scored after one text prompt, as the original MMLU evaluation did.
     style = api or (Api.completions if scoring is Scoring.loglikelihood else Api.chat)
     price_table = load_prices(prices)  # a malformed price file fails before anything runs
@@ -342,6 +372,7 @@ def run(
     from rich.console import Console
 
     from cothub.api import preflight, write_json
+    from cothub.models import parse_model
     from cothub.report.tables import summary_table, usage_line
 
     model_args = _model_args(model_arg or [])
@@ -349,6 +380,8 @@ def run(
     specs = preflight(config, models, base_url, model_args, data_dir)
     if max_cost is not None:
         check_priced(price_table, specs)
+    # The model's, not the run's (no run id changes), named as its runs are: provider/name.
+    _describe(store, [str(parse_model(s)) for s in specs], described)
     console = Console()
     results = []
     if ray is not None:  # requests as Ray tasks; this process alone writes the store
@@ -365,8 +398,9 @@ def run(
             data_dir=data_dir,
             store_path=store,
             json_path=json_path if len(specs) == 1 else None,
-            show_progress=sys.stderr.isatty(),
+            show_progress=ray is None or sys.stderr.isatty(),  # here: a bar or plain lines
             model_args=model_args,
+            replica_urls=replica_url or [],
         )
         results.append(result)
         out = result.as_json()
@@ -559,17 +593,124 @@ def leaderboard(
             "in cells no full-set run holds.",
         ),
     ] = False,
+    published: Annotated[
+        Path | None,
+        typer.Option(
+            "--published",
+            help="The published Chain-of-Thought Hub leaderboard CSV (e.g. "
+            "$COTHUB_REFERENCE_DIR/cot-hub-leaderboard.csv): its rows beside yours, marked "
+            "published with their source.",
+        ),
+    ] = None,
+    group_by: Annotated[
+        str | None,
+        typer.Option("--group-by", help="type: base, sft and rlhf models in groups."),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(
+            "--sort",
+            help="size (largest first), type, model, or a benchmark (gsm8k, math, ...; best "
+            "first) or one of its columns (gsm8k:zeroshot-cot); default gsm8k.",
+        ),
+    ] = None,
 ) -> None:
     """Models as rows, a column per task, format and strategy the store holds (GSM8K, MATH, MMLU,
-    BBH first, then user and plugin tasks), each cell with its CI and run. A full-set run always
-    wins its cell; runs on a subset are left out unless --include-partial."""
+    BBH first, then user and plugin tasks), each cell with its CI and run, and each model's type
+    and size. A full-set run always wins its cell; runs on a subset are left out unless
+    --include-partial."""
     from cothub.report import leaderboard as lb
     from cothub.store import open_store
 
     _check_output(_store_path(store), "--store")
-    board = lb.build(open_store(store, readonly=True).runs(), include_partial=include_partial)
+    _check_output(published, "--published")
+    rows = []
+    if published is not None:
+        from cothub.report.views import read_published
+
+        rows = read_published(published)
+    db = open_store(store, readonly=True)
+    board = lb.build(
+        db.runs(), include_partial=include_partial, models=db.model_info(), published=rows,
+        group_by=group_by, sort=sort,
+    )  # fmt: skip
     render = {"md": lb.to_markdown, "csv": lb.to_csv, "json": lb.to_json}[fmt.value]
     typer.echo(harmless(render(board)))
+
+
+models_app = typer.Typer(
+    help="What each model is (type base/sft/rlhf, size): list them, or set them after the fact.",
+    no_args_is_help=False,
+    rich_markup_mode=None,
+)
+app.add_typer(models_app, name="models")
+
+
+@models_app.callback(invoke_without_command=True)
+def models_list(ctx: typer.Context, store: StoreOpt = None) -> None:
+    """List the store's models with their type, size and number of runs."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from collections import Counter
+
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from cothub.report.tables import print_table
+    from cothub.store import open_store
+
+    _check_output(_store_path(store), "--store")
+    db = open_store(store, readonly=True)
+    runs = Counter(r.model for r in db.runs())
+    info = db.model_info()
+    if not runs and not info:
+        typer.echo("No models in this store yet: `cothub run TASK --model MODEL` makes a run.")
+        return
+    table = Table()
+    for col in ("model", "type", "size", "runs"):
+        table.add_column(col)
+    for model in sorted(set(runs) | set(info)):
+        got = info.get(model)
+        cells = (model, got.type if got and got.type else "-",
+                 got.size if got and got.size else "-", str(runs[model]))  # fmt: skip
+        table.add_row(*(Text(harmless(c)) for c in cells))
+    print_table(Console(), table)
+
+
+@models_app.command("set")
+def models_set(
+    model: Annotated[
+        str, typer.Argument(help="The model as its runs name it (see `cothub models`).")
+    ],
+    model_type: Annotated[
+        str | None, typer.Option("--type", help="base, sft (instruction-tuned) or rlhf.")
+    ] = None,
+    size: Annotated[
+        str | None, typer.Option("--size", help="Parameters: 7B, 1.5B, 70B, 8x7B.")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Set a model's type and/or size (what the leaderboard groups and sorts by); its runs,
+    run ids and cached completions are not touched."""
+    from cothub.modelinfo import check_size, check_type
+    from cothub.store import open_store
+
+    if model_type is None and size is None:
+        _fail("give --type and/or --size, e.g. cothub models set openai/gpt-4o --type rlhf")
+    kind = None if model_type is None else check_type(model_type, "--type")
+    params = None if size is None else check_size(size, "--size")
+    _check_output(_store_path(store), "--store", write=True)
+    db = open_store(store)
+    try:
+        known = sorted({r.model for r in db.runs()} | set(db.model_info()))
+        if model not in known:
+            hint = f"; the store's models: {', '.join(known[:8])}" if known else ""
+            _fail(f"no run of model {model!r} in this store{hint} (see `cothub models`)")
+        now = db.set_model_info(model, kind, params)
+    finally:
+        db.close()
+    typer.echo(harmless(f"{model}: type {now.type or '-'}, size {now.size or '-'}"))
 
 
 @app.command()
@@ -915,7 +1056,7 @@ def report(
         from cothub.report import leaderboard as lb
 
         chosen = lb.build(db.runs(), include_partial=True)  # subsets never beat full sets
-        ids = sorted({c.run_id for _, cells in chosen.rows for c in cells.values()})
+        ids = sorted({c.run_id for row in chosen.rows for c in row.cells.values()})
     views = rv.collect(db, ids, load_prices(prices))
     path = published or rv.default_published_path()
     if path is not None:
@@ -1100,6 +1241,8 @@ def import_(
     ] = None,
     judge: JudgeOpt = None,
     judge_base_url: JudgeUrlOpt = None,
+    model_type: ModelTypeOpt = None,
+    model_size: ModelSizeOpt = None,
 ) -> None:
     """Score completions produced elsewhere (no model calls) and store them as a run."""
     from rich.console import Console
@@ -1113,6 +1256,7 @@ def import_(
     _check_output(json_path, "--json", write=True)
     _check_output(_store_path(store), "--store", write=True)
     _check_judge(judge, judge_base_url)
+    described = _model_info(model_type, model_size)
     fields = Fields(
         completion=completion_field,
         prompt=prompt_field,
@@ -1128,6 +1272,7 @@ def import_(
     config = ImportConfig(task, tuple(files), model_name, fmt, fields, stops)
     report = import_completions(config, data_dir=data_dir, store_path=store, json_path=json_path)
     result = report.result
+    _describe(store, [result.model], described)
     for line in report.lines():
         typer.echo(harmless(f"cothub: {line}"), err=True)
     out = result.as_json()
@@ -1138,6 +1283,31 @@ def import_(
     _print_extraction_warnings(out["tasks"])
     if judge is not None:
         _judge_pass(result.run_id, judge, judge_base_url, store, None, json_path)
+
+
+def _model_info(model_type: str | None, model_size: str | None) -> tuple[str | None, str | None]:
+    """--model-type and --model-size checked (one line naming what is allowed), before anything
+    is sent or stored."""
+    from cothub.modelinfo import check_size, check_type
+
+    return (
+        None if model_type is None else check_type(model_type),
+        None if model_size is None else check_size(model_size),
+    )
+
+
+def _describe(store: Path | None, models: list[str], info: tuple[str | None, str | None]) -> None:
+    """Record what the models are (type, size) in the store, beside their runs."""
+    if info == (None, None):
+        return
+    from cothub.store import open_store
+
+    db = open_store(store)
+    try:
+        for model in models:
+            db.set_model_info(model, *info)
+    finally:
+        db.close()
 
 
 def _unescape(text: str) -> str:
@@ -1236,6 +1406,17 @@ def _check_base_urls(base_url: str | None, models: list[str]) -> None:
         value = os.environ.get(env)
         if provider in providers and value:
             check_base_url(value, f"${env}")
+
+
+def _check_replicas(urls: list[str], models: list[str]) -> None:
+    """``--replica-url``: each a URL, and only for models served at one."""
+    from cothub.models import parse_model
+    from cothub.models.replicas import check_replicas
+
+    for url in urls:
+        check_base_url(url, "--replica-url")
+    for model in models if urls else []:
+        check_replicas(parse_model(model), urls)
 
 
 def _check_judge(judge: str | None, base_url: str | None) -> None:

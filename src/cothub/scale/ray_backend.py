@@ -7,7 +7,8 @@ stack and sends each request that is left to a pool of Ray actors:
 
 - API models (``openai/``, ``anthropic/``, ``fake/``): async actors holding one client each,
   ``max_concurrency`` requests in flight apiece (the driver's ``--concurrency`` bounds the whole
-  cluster), a quarter CPU each;
+  cluster), a quarter CPU each; with ``--replica-url``, actor ``i`` talks to endpoint ``i mod k``
+  of the ``k`` endpoints (``--base-url`` first), so each server of the model gets its own actors;
 - local models (``hf/``, ``vllm/``): one actor per model replica, declaring ``num_gpus`` (1 where
   the cluster has GPUs), so Ray places each replica on a GPU of its own; concurrent requests
   reach the backend's own batching.
@@ -26,12 +27,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cothub.errors import BackendError, CothubError
 from cothub.models import Backend, Retryable, check_settings, make_backend, parse_model
+from cothub.models.replicas import check_replicas, endpoints, same_model
 from cothub.types import ApiStyle, Completion, GenerateConfig, Prompt
 
 if TYPE_CHECKING:
@@ -131,7 +133,10 @@ class RayBackend:
         workers: int | None = None,
         concurrency: int = 32,
         num_gpus: float | None = None,
+        replica_urls: Sequence[str] = (),
     ) -> None:
+        check_replicas(parse_model(spec), replica_urls)
+        urls = endpoints(base_url, replica_urls)
         ray = import_ray()
         self._ray = ray
         local = parse_model(spec).provider in _LOCAL or bool(model_args)
@@ -140,6 +145,12 @@ class RayBackend:
             num_gpus = 1.0 if local and gpus >= 1 else 0.0
         if workers is None:  # a replica per GPU for local models; a few clients for APIs
             workers = max(1, int(gpus // num_gpus)) if local and num_gpus else 1 if local else 2
+            workers = max(workers, len(urls))  # every endpoint gets an actor of its own
+        if workers < len(urls):
+            raise CothubError(
+                f"{len(urls)} endpoints but {workers} Ray workers: endpoints past the first "
+                f"{workers} would get no requests; use at least {len(urls)} workers"
+            )
         per_worker = max(1, -(-concurrency // workers))
         actor = ray.remote(_Worker).options(
             num_cpus=1 if local else 0.25,
@@ -149,10 +160,13 @@ class RayBackend:
             max_task_retries=-1,  # ... and its requests in flight are sent again
         )
         self._actors = [
-            actor.remote(spec, style, base_url, model_args or {}) for _ in range(workers)
+            actor.remote(spec, style, urls[i % len(urls)], model_args or {}) for i in range(workers)
         ]
         self._next = itertools.cycle(range(workers))
-        self._identity: dict[str, object] = ray.get(self._actors[0].identity.remote())
+        # actor 0 holds --base-url: the identity (run id, cache keys) whatever the replicas
+        self._identity: dict[str, object] = same_model(
+            ray.get([a.identity.remote() for a in self._actors])
+        )
         self.native_n: bool = ray.get(self._actors[0].native_n.remote())
         self._style = style
         self.worker_pids: set[int] = set()
@@ -213,6 +227,7 @@ def on_ray(address: str, workers: int | None = None) -> Callable[..., RunResult]
         json_path: Path | None = None,
         show_progress: bool = False,
         model_args: dict[str, str] | None = None,
+        replica_urls: Sequence[str] = (),
     ) -> RunResult:
         from cothub.api import preflight, write_json
         from cothub.data.source import DataSource
@@ -221,6 +236,7 @@ def on_ray(address: str, workers: int | None = None) -> Callable[..., RunResult]
 
         spec = parse_model(model)
         preflight(config, [model], base_url, model_args, data_dir)
+        check_replicas(spec, replica_urls)
         plans = plan(config, DataSource.resolve(data_dir), config.options.style)
         for p in plans:  # before a worker loads anything
             check_settings(spec.provider, p.config)
@@ -232,6 +248,7 @@ def on_ray(address: str, workers: int | None = None) -> Callable[..., RunResult]
             model_args,
             workers=workers,
             concurrency=config.concurrency,
+            replica_urls=replica_urls,
         )
         store = open_store(store_path)
         progress = None
