@@ -100,6 +100,7 @@ def test_answer_field(cli: Any, data_dir: Path, tmp_path: Path) -> None:
     assert g["methods"] == {"answer-field": 3, "answer-field-empty": 1}
     # 1 of 4 unparsed is over 5 %: the warning line names it.
     assert "warning: gsm8k: 25.0% of 4 items have no committed answer" in r.err
+    assert "--unparsed" in r.err and "--answer-field or --stop may read them" in r.err
 
 
 def test_text_log_import(cli: Any, data_dir: Path, tmp_path: Path) -> None:
@@ -123,3 +124,24 @@ def test_warning_for_weakest_fallback() -> None:
     # Subsets are spoken for by their benchmark's headline.
     bad = {"n": 10, "unparsed": 9}
     assert extraction_warnings({"bbh": {"n": 100, "unparsed": 0}, "bbh/navigate": bad}) == []
+
+
+def test_the_unparsed_warning_of_a_run_says_how_to_look(
+    cli: Any, data_dir: Path, tmp_path: Path
+) -> None:
+    """A run (not an import) whose replies commit to nothing: the advice names the run's own
+    `cothub show ... --unparsed` with its store, and following it lists those samples."""
+    store = tmp_path / "my store.db"
+    r = cli("run", "gsm8k", "-m", "fake/repeat:I am not sure.", "--limit", "4",
+            "--data-dir", data_dir, "--store", store)  # fmt: skip
+    assert r.code == 0, r.err
+    (line,) = [ln for ln in r.err.splitlines() if "no committed answer" in ln]
+    assert "cothub import" not in line and "--answer-field" not in line
+    command = line.split("`")[1]
+    import shlex
+
+    args = shlex.split(command)
+    assert args[:2] == ["cothub", "show"] and args[-2:] == ["--store", str(store)]
+    shown = cli(*args[1:])
+    assert shown.code == 0, shown.err
+    assert "I am not sure." in shown.out

@@ -407,7 +407,7 @@ def run(
         console.print(summary_table(f"run {result.run_id} · {result.model}", out["tasks"]))  # type: ignore[arg-type]
         console.print(usage_line(result.usage.as_json(), result.wall_s))
         if result.status != "stopped":  # a partial run's rates say nothing yet
-            _print_extraction_warnings(out["tasks"])
+            _print_extraction_warnings(out["tasks"], result.run_id, store)
     if json_path is not None and len(specs) > 1:
         # Several models: one entry per model, each of the single-model shape.
         write_json(json_path, {"runs": [r.as_json() for r in results]})
@@ -1280,7 +1280,7 @@ def import_(
     title = harmless(f"run {result.run_id} · {result.model}")
     console.print(summary_table(title, out["tasks"]))  # type: ignore[arg-type]
     console.print(usage_line(result.usage.as_json(), result.wall_s))
-    _print_extraction_warnings(out["tasks"])
+    _print_extraction_warnings(out["tasks"], result.run_id, store, imported=True)
     if judge is not None:
         _judge_pass(result.run_id, judge, judge_base_url, store, None, json_path)
 
@@ -1315,12 +1315,21 @@ def _unescape(text: str) -> str:
     return text.replace("\\n", "\n").replace("\\t", "\t")
 
 
-def _print_extraction_warnings(tasks: Any) -> None:
-    """One stderr line per task whose answers are often unparsed or guessed (see metrics)."""
+def _print_extraction_warnings(
+    tasks: Any, run_id: str, store: Path | None, imported: bool = False
+) -> None:
+    """One stderr line per task whose answers are often unparsed or guessed (see metrics),
+    saying how to look at those replies (and, for an import, how to read them differently)."""
+    import shlex
+
     from cothub.scoring.metrics import extraction_warnings
 
+    where = "" if store is None else f" --store {shlex.quote(str(store))}"
+    advice = f"look at them with `cothub show {run_id} --unparsed{where}`"
+    if imported:
+        advice += "; --answer-field or --stop may read them (cothub import --help)"
     if isinstance(tasks, dict):
-        for line in extraction_warnings(tasks):
+        for line in extraction_warnings(tasks, advice):
             typer.echo(harmless(f"cothub: {line}"), err=True)
 
 

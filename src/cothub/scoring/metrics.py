@@ -26,10 +26,14 @@ def method_counts(records: Sequence[SampleRecord]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def extraction_warnings(summaries: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def extraction_warnings(
+    summaries: Mapping[str, Mapping[str, Any]],
+    advice: str = "check how the replies state their answer",
+) -> list[str]:
     """Warning lines for a run's task summaries (``TaskSummary.as_json()`` by name): one for
     each benchmark headline with more than 5 % of its items unparsed, and one for more than 5 %
-    decided by the weakest fallback (the last number in the text). Empty when all is well."""
+    decided by the weakest fallback (the last number in the text). Empty when all is well.
+    ``advice`` ends the unparsed line: what to do next, for a run or for an import."""
     out = []
     for name, summary in summaries.items():
         if "/" in name and name.split("/", 1)[0] in summaries:
@@ -44,8 +48,7 @@ def extraction_warnings(summaries: Mapping[str, Mapping[str, Any]]) -> list[str]
             out.append(
                 f"warning: {name}: {100 * unparsed:.1f}% of {n:,} items have no committed answer"
                 + (f" ({why})" if why else "")
-                + "; check how the replies state their answer (cothub import --answer-field, "
-                "--stop)"
+                + f"; {advice}"
             )
         weak = float(summary.get("weakest_fallback_rate", 0.0) or 0.0)
         if weak > WARN_RATE:
