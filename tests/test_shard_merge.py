@@ -222,6 +222,40 @@ def test_merge_refuses_another_run_and_reports_missing_items(
     assert f"{task}/{item}" in r.out
 
 
+def test_merge_copies_judgements_and_model_info(
+    cli: Any, server: OpenAIStandIn, data_dir: Path, tmp_path: Path
+) -> None:
+    """A judge's verdicts made on a shard store, and what the model is (type, size), arrive in
+    the merged store with the run; merging again adds neither twice."""
+    from cothub.store import Store
+    from cothub.store.sqlite import Judgement
+
+    a, b, out = tmp_path / "a.db", tmp_path / "b.db", tmp_path / "out.db"
+    assert cli(*args(server, data_dir, a, "--shard", "0/2")).code == 0
+    assert cli(*args(server, data_dir, b, "--shard", "1/2", "--model-type", "sft")).code == 0
+    db = Store(b)
+    (run,) = db.runs()
+    record = next(iter(db.records(run.run_id)))
+    verdict = Judgement(
+        run.run_id, record.task, record.sample.id, "openai/judge", "v1", "disagreement",
+        "correct", "VERDICT: correct", 10, 2, 0, None, "k" * 16,
+    )  # fmt: skip
+    db.record_judgements([verdict])
+    db.close()
+    db = Store(a)
+    db.set_model_info(run.model, size="7B")  # said later, on the other shard
+    db.close()
+
+    for _ in range(2):
+        r = cli("merge", out, a, b)
+        assert r.code == 0, r.out + r.err
+        merged = Store(out, readonly=True)
+        assert merged.judgements(run.run_id) == [verdict]
+        info = merged.model_info()[run.model]
+        merged.close()
+        assert (info.size, info.type) == ("7B", "sft")  # one shard said the size, one the type
+
+
 def test_plan_sends_nothing_and_counts_cache_hits(
     cli: Any, server: OpenAIStandIn, data_dir: Path, tmp_path: Path
 ) -> None:

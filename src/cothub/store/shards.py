@@ -1,5 +1,6 @@
 """The SQL behind ``--shard`` and ``cothub merge``: which items a shard holds, and the bulk copy of
-one shard store's run into another store.
+one shard store's run into another store (its samples, failures, shard items, a judge's verdicts
+on its items and what its model is, beside the whole completion cache).
 
 A shard store records the items it was given (``shard_items``: run, task, item, shard I of N), so
 that a merge names exactly the items still missing, even those of a shard killed before it
@@ -13,12 +14,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cothub.errors import CothubError
-from cothub.store.sqlite import _FAILURES, Store
+from cothub.store.sqlite import _FAILURES, _JUDGEMENTS, _MODELS, Store
 from cothub.store.writer import translate
 
 _SHARD_ITEMS = """CREATE TABLE IF NOT EXISTS shard_items (
@@ -61,6 +62,10 @@ class ShardContent:
     failures: list[tuple[Any, ...]]
     planned: list[tuple[Any, ...]]
     """``shard_items`` rows of the run (empty: not run with --shard)."""
+    judgements: list[tuple[Any, ...]] = field(default_factory=list)
+    """A judge model's verdicts on the run's items (``--judge`` on a shard)."""
+    models: list[tuple[Any, ...]] = field(default_factory=list)
+    """The ``models`` row (type, size) of the run's model, if the shard store holds one."""
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -107,6 +112,19 @@ def read_shard(path: Path, run_id: str) -> ShardContent:
             if "shard_items" in tables
             else []
         )
+        judgements = (
+            db.execute("SELECT * FROM judgements WHERE run_id=?", (run_id,)).fetchall()
+            if "judgements" in tables
+            else []
+        )
+        models = (
+            db.execute(
+                "SELECT * FROM models WHERE model=(SELECT model FROM runs WHERE run_id=?)",
+                (run_id,),
+            ).fetchall()
+            if "models" in tables
+            else []
+        )
     except sqlite3.Error as e:
         raise translate(e, path) from None
     finally:
@@ -116,7 +134,9 @@ def read_shard(path: Path, run_id: str) -> ShardContent:
             f"shard store {path} holds no run {run_id} (another run entirely): every shard of a "
             "merge is the same command with another --shard"
         )
-    return ShardContent(path, tuple(run), samples, completions, failures, planned)
+    return ShardContent(
+        path, tuple(run), samples, completions, failures, planned, judgements, models
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +183,23 @@ def copy_shard(out: Store, shard: ShardContent) -> CopyCounts:
         added_samples = db.total_changes - before
         db.executemany("INSERT OR IGNORE INTO shard_items VALUES (?,?,?,?,?)", shard.planned)
         db.executemany("INSERT OR IGNORE INTO failures VALUES (?,?,?,?,?,?,?,?)", shard.failures)
+        db.execute(_JUDGEMENTS)
+        if shard.judgements:
+            marks = ",".join("?" * len(shard.judgements[0]))
+            db.executemany(f"INSERT OR IGNORE INTO judgements VALUES ({marks})", shard.judgements)
+        db.execute(_MODELS)
+        # What the model is, field by field: the value said most recently wins; a field one
+        # store never said ("") does not erase the other's.
+        db.executemany(
+            "INSERT INTO models VALUES (?,?,?,?) ON CONFLICT(model) DO UPDATE SET "
+            + ", ".join(
+                f"{f}=CASE WHEN excluded.{f}!='' AND (models.{f}='' OR "
+                f"excluded.updated_at>models.updated_at) THEN excluded.{f} ELSE models.{f} END"
+                for f in ("type", "size")
+            )
+            + ", updated_at=MAX(models.updated_at, excluded.updated_at)",
+            shard.models,
+        )
         # an item failed in one invocation and done in another (or in another shard) is done
         db.execute(
             "DELETE FROM failures WHERE run_id=? AND EXISTS (SELECT 1 FROM samples s WHERE "
