@@ -57,6 +57,8 @@ def test_sharded_ray_run_equals_the_single_process_run(
         r = cli(*args(server, data_dir, path, "--ray", "local", "--shard", f"{i}/2"))
         assert r.code == 0, r.err
         assert "accuracy" in r.out  # the summary, on the driver, as for a local run
+        # with no terminal, the driver's progress is plain lines, as a local run's
+        assert f"cothub: run {run_id} started" in r.err and " done · n " in r.err
     assert server.stats.completion_requests == len(expected)
     merged = tmp_path / "merged.db"
     assert cli("merge", merged, *shards).code == 0

@@ -398,7 +398,7 @@ def run(
             data_dir=data_dir,
             store_path=store,
             json_path=json_path if len(specs) == 1 else None,
-            show_progress=ray is None or sys.stderr.isatty(),  # here: a bar or plain lines
+            show_progress=True,  # a bar on a terminal, plain lines in a log (local or --ray)
             model_args=model_args,
             replica_urls=replica_url or [],
         )

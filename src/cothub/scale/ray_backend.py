@@ -252,10 +252,10 @@ def on_ray(address: str, workers: int | None = None) -> Callable[..., RunResult]
         )
         store = open_store(store_path)
         progress = None
-        if show_progress:
-            from cothub.report.progress import RichProgress
+        if show_progress:  # a bar on a terminal, plain lines in a log, as a local run
+            from cothub.report.progress import progress_for
 
-            progress = RichProgress(str(spec))
+            progress = progress_for(str(spec))
 
         async def go() -> RunResult:
             try:
