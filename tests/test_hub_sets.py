@@ -177,18 +177,21 @@ def test_gpqa_shuffle_is_simple_evals_and_recorded(hub: list[Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "answer"),
+    ("text", "answer", "disagreement"),
     [
-        ("Reasoning...\nAnswer: C", "C"),
-        ("answer:$b$", "B"),
-        ("Answer : D\nAnswer: A", "D"),  # the first, as simple-evals
-        ("The answer is (C).", None),  # not the asked-for form: no answer
+        ("Reasoning...\nAnswer: C", "C", False),
+        ("answer:$b$", "B", False),
+        ("Answer : D\nAnswer: A", "D", False),  # the first, as simple-evals (both wrong)
+        ("Answer: A\nNo, that is wrong.\nAnswer: C", "A", True),  # a careful reader: C
+        ("The answer is (C).", None, True),  # not the asked-for form: flagged, never silent
+        ("The answer is (B).", None, False),
     ],
 )
-def test_gpqa_grading(text: str, answer: str | None) -> None:
+def test_gpqa_grading(text: str, answer: str | None, disagreement: bool) -> None:
     s = Sample("r", "q", "C", "", (), ("a", "b", "c", "d"))
     g = GPQADiamond().grade(s, text)
     assert g.answer == answer and g.correct is (answer == "C")
+    assert g.disagreement is disagreement
 
 
 def test_gpqa_prompt_is_simple_evals_template(hub: list[Any]) -> None:

@@ -157,3 +157,22 @@ def test_run_over_http_reports_by_answer_type(cli: Any, tqa_data: Path, tmp_path
     assert head["n"] == 40 and head["correct"] == 40
     assert set(head["by_visual"]) == {"no"}  # the 53 with a picture are left out
     assert sum(v["n"] for v in head["by_answer_type"].values()) == 40
+
+
+@pytest.mark.parametrize(
+    ("text", "gold", "correct"),
+    [
+        ("Therefore, the answer is 3.14.", "3.14159", True),  # within the 4 % tolerance
+        ("Therefore, the answer is 3.5.", "3.14159", False),
+        ("The answer is True.", "True", True),
+        ("The answer is [1, 2, 3].", "[1, 2, 3]", True),
+        ("The answer is 12.", "12", True),
+        ("The answer is (b).", "(b)", True),
+    ],
+)
+def test_grade_api_takes_a_plain_gold(text: str, gold: str, correct: bool) -> None:
+    """cothub.grade("theoremqa", ...) with a gold typed by hand: its answer type is read off
+    the value, never a traceback."""
+    import cothub
+
+    assert cothub.grade("theoremqa", text, gold).correct is correct

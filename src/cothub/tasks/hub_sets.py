@@ -323,8 +323,22 @@ class GPQADiamond(Task):
         return Prompter(fitted, "none", "")
 
     def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
+        """simple-evals' verdict (the published numbers' rule), checked against the answer a
+        careful reader finds (:func:`~cothub.extract.choice.extract_option`: "The answer is
+        (C).", a last "Answer: A" after a first "Answer: C"): where the two verdicts differ
+        the grade is a ``disagreement``, counted per run and sent to ``--judge``, never
+        silently."""
+        from cothub.extract.choice import extract_option
+
+        options = dict(zip("ABCD", sample.choices, strict=False)) if sample.choices else None
+        read = extract_option(text, "ABCD", options).value
+        committed = read[1:-1] if read else None
         found = ANSWER.search(text)
         if found is None:
-            return Grade(False, None, "none")
+            return Grade(False, None, "none", disagreement=committed == sample.gold)
         letter = found.group(1).upper()
-        return Grade(letter == sample.gold, letter, "answer-colon", found.span(1), "letter")
+        correct = letter == sample.gold
+        return Grade(
+            correct, letter, "answer-colon", found.span(1), "letter",
+            disagreement=(committed == sample.gold) != correct,
+        )  # fmt: skip

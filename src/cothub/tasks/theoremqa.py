@@ -404,9 +404,7 @@ class TheoremQA(Task):
         return Prompter(render, "none", sha256_text(SYSTEM))
 
     def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
-        tags = dict(sample.tags)
-        kind = tags.get("answer_type", "")
-        gold = json.loads(sample.gold)
+        gold, kind = typed_gold(sample.gold, dict(sample.tags).get("answer_type", ""))
         answer_field = _answer_field(text)
         if answer_field is not None:
             raw, method = answer_field, "answer-field"
@@ -419,6 +417,33 @@ class TheoremQA(Task):
         if value is None:
             return Grade(False, None, "unparsed", check="theoremqa")
         return Grade(compare(value, gold, kind), _shown(value), method, check=f"theoremqa-{kind}")
+
+
+def typed_gold(raw: str, kind: str = "") -> tuple[Any, str]:
+    """The gold as a typed value and its answer type. A dataset item's gold is JSON with its
+    type in the tags; a gold given by hand (``cothub.grade("theoremqa", text, "3.14")``) may be
+    plain text, and its type is then read off the value."""
+    try:
+        gold: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        text = raw.strip()
+        if text.lower() in ("true", "false"):
+            gold = text.lower() == "true"
+        else:
+            gold = normalize(text, kind or "option")
+            gold = text if gold is None else gold
+    if kind:
+        return gold, kind
+    if isinstance(gold, bool):
+        return gold, "bool"
+    if isinstance(gold, int):
+        return gold, "integer"
+    if isinstance(gold, float):
+        return gold, "float"
+    if isinstance(gold, list):
+        whole = all(isinstance(g, int) and not isinstance(g, bool) for g in gold)
+        return gold, "list of integer" if whole else "list of float"
+    return gold, "option"
 
 
 def _answer_field(text: str) -> str | None:
