@@ -19,7 +19,7 @@ from cothub.prompts import (
     estimate_tokens,
     fit,
 )
-from cothub.runner import RunConfig, plan
+from cothub.run import RunConfig, plan
 from cothub.tasks import PromptOptions
 from cothub.tasks.bbh import BBH
 from cothub.tasks.math_task import MATH

@@ -229,7 +229,7 @@ def test_registering_imports_no_task_module_sdk_or_plugin(plugin: Path) -> None:
         parse_model("echo/x"); parse_model("openai/x")  # known by name, nothing imported
         heavy = ["openai", "anthropic", "torch", "transformers", "datasets", "vllm",
                  "cothub.tasks.gsm8k", "cothub.tasks.mmlu", "cothub.strategies.program",
-                 "cothub_demo_plugin", "cothub.runner"]
+                 "cothub_demo_plugin", "cothub.run"]
         print([m for m in heavy if m in sys.modules])
         """
     )

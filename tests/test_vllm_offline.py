@@ -27,7 +27,7 @@ from cothub.models.vllm_offline import (
     reasoning_tokens,
     sampling_kwargs,
 )
-from cothub.runner import RunConfig, Runner, plan
+from cothub.run import RunConfig, Runner, plan
 from cothub.store import open_store
 from cothub.tasks import PromptOptions
 from cothub.types import ApiStyle, Completion, GenerateConfig, Message, Prompt

@@ -34,7 +34,7 @@ __all__ = [
 if TYPE_CHECKING:
     from cothub.api import evaluate, grade
     from cothub.rescoring import rescore
-    from cothub.runner import RunConfig
+    from cothub.run import RunConfig
     from cothub.tasks import register_task
     from cothub.tasks.base import PromptOptions, Task
     from cothub.types import Sample
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "evaluate": "cothub.api",
     "grade": "cothub.api",
-    "RunConfig": "cothub.runner",
+    "RunConfig": "cothub.run",
     "PromptOptions": "cothub.tasks.base",
     "Task": "cothub.tasks.base",
     "Sample": "cothub.types",

@@ -14,7 +14,7 @@ from cothub.errors import CothubError
 from cothub.models import Backend, ModelSpec, check_settings, parse_model
 from cothub.models.replicas import check_replicas, make_replicated
 from cothub.prompts.fit import counting_with
-from cothub.runner import Progress, RunConfig, Runner, RunResult, plan
+from cothub.run import Progress, RunConfig, Runner, RunResult, plan
 from cothub.store import open_store
 from cothub.tasks import resolve_task
 from cothub.types import GenerateConfig, Grade, Sample

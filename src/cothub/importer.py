@@ -29,7 +29,7 @@ from cothub import __version__
 from cothub.api import write_json
 from cothub.data.source import DataSource
 from cothub.errors import CothubError
-from cothub.runner import RunConfig, RunResult, TaskPlan, Usage, plan, run_id_of, task_entry
+from cothub.run import RunConfig, RunResult, TaskPlan, Usage, plan, run_id_of, task_entry
 from cothub.scoring.metrics import summarize
 from cothub.store import clean_text, open_store
 from cothub.tasks import PromptOptions

@@ -32,7 +32,7 @@ from pathlib import Path
 from cothub import __version__
 from cothub.cost import ItemUsage, accounting, load_prices
 from cothub.errors import CothubError
-from cothub.runner import RunResult, Usage, cache_key_of
+from cothub.run import RunResult, Usage, cache_key_of
 from cothub.scoring.metrics import summarize
 from cothub.store import RunRow, Store, open_store
 from cothub.strategies import STRATEGIES, parse_strategy

@@ -1,41 +1,4 @@
 """Kept for imports written before :mod:`cothub.run`: everything here is re-exported from it."""
 
-from cothub.run import (
-    ItemFailed,
-    NoProgress,
-    Progress,
-    RetryPolicy,
-    RunConfig,
-    Runner,
-    RunResult,
-    Scoring,
-    TaskPlan,
-    Usage,
-    cache_key,
-    cache_key_of,
-    manifest,
-    plan,
-    run_id_of,
-    score_key,
-    task_entry,
-)
-
-__all__ = [
-    "ItemFailed",
-    "NoProgress",
-    "Progress",
-    "RetryPolicy",
-    "RunConfig",
-    "RunResult",
-    "Runner",
-    "Scoring",
-    "TaskPlan",
-    "Usage",
-    "cache_key",
-    "cache_key_of",
-    "manifest",
-    "plan",
-    "run_id_of",
-    "score_key",
-    "task_entry",
-]
+from cothub.run import *  # noqa: F403
+from cothub.run import __all__ as __all__
