@@ -6,7 +6,8 @@ Builds (or reuses, with ``--store``) a synthetic store through the store API: GS
 tasks), MMLU (57 subjects) and MATH (7 subjects x 5 levels) items with realistic text sizes,
 run A and run B right on different items. Then serves it with the view on 127.0.0.1 and times
 real HTTP requests (median and p95 over ``--repeat``): the run list, sample pages (first, deep,
-last), each filter, a search, a drill-down, the two-run comparison and its word diff. Exit
+last), each filter (the judge's verdicts on A's unparsed and disagreeing items too), a
+search, a drill-down, the two-run comparison and its word diff. Exit
 status 1 when a sample-browsing or comparison page's p95 reaches 200 ms once warm. What a run's
 first visit builds (its in-memory sample index, the plots' one pass over its samples) is timed
 apart, cold: ``cothub view`` builds both in the background from the start.
@@ -40,6 +41,7 @@ MATH = [
 
 def build(path: Path, n: int) -> tuple[str, str]:
     from cothub.store import Store
+    from cothub.store.sqlite import Judgement
     from cothub.types import (
         Completion,
         Grade,
@@ -103,6 +105,7 @@ def build(path: Path, n: int) -> tuple[str, str]:
             ids.append(rid)
             store.begin_run(rid, manifest.model.name, list(split), manifest)
             batch = []
+            judged: list[Judgement] = []
             for task, item, sub, tags in items:
                 body = " ".join(rng.choice(words) for _ in range(70))
                 ok = rng.random() < bias
@@ -140,10 +143,18 @@ def build(path: Path, n: int) -> tuple[str, str]:
                         requests=1,
                     )
                 )
+                g = batch[-1].grade
+                if name == "bench-a" and (g.answer is None or g.disagreement):
+                    verdict = rng.choice(("correct", "incorrect", "no-answer"))
+                    judged.append(Judgement(rid, task, item, "openai/bench-judge", "judge-v1",
+                                            "unparsed" if g.answer is None else "disagreement",
+                                            verdict, f"VERDICT: {verdict}", 300, 4, 0, None,
+                                            f"judge:{task}:{item}"))  # fmt: skip
                 if len(batch) == 5000:
                     store.record(rid, batch)
                     batch = []
             store.record(rid, batch)
+            store.record_judgements(judged)  # A's unparsed and disagreeing items (cothub judge)
             store.finish_run(rid, "complete", None)
     finally:
         store.close()
@@ -202,9 +213,12 @@ def main() -> None:
         ("filter truncated", f"/runs/{a}/samples?truncated=1"),
         ("filter disagreement", f"/runs/{a}/samples?disagreement=1"),
         ("filter check", f"/runs/{a}/samples?check=numeric&outcome=correct&page=200"),
+        ("filter judged", f"/runs/{a}/samples?judge=judged"),
+        ("filter judge says wrong p20", f"/runs/{a}/samples?judge=judge-wrong&page=20"),
         ("search (rare)", f"/runs/{a}/samples?q=test/9999"),
         ("search (in every sample)", f"/runs/{a}/samples?q=answer"),
         ("drill-down", f"/runs/{a}/sample?task=math&item={item}"),
+        ("filter judged task=math", f"/runs/{a}/samples?judge=judged&task=math"),
         ("compare A right/B wrong", f"/compare?a={a}&b={b}"),
         ("compare B right/A wrong p100", f"/compare?a={a}&b={b}&which=b_right_a_wrong&page=100"),
         ("compare item (word diff)", f"/compare/item?a={a}&b={b}&task=gsm8k&item={item}"),

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from test_report_html import (
+    HOSTILE_JUDGE,
+    HOSTILE_REPLY,
     PAYLOADS,
     SECRET,
     Stores,
@@ -191,6 +193,7 @@ def test_report_hostile_text_shows_literally(
     for payload in PAYLOADS:
         assert payload in text, payload
     assert "evil<script>window.__pwned=7</script>" in text  # a published row's model name
+    assert f"{HOSTILE_JUDGE}: correct" in text  # the judge's verdict in the grader panel
     assert SECRET not in pg.content()
     assert (
         pg.eval_on_selector_all(
@@ -334,3 +337,11 @@ def test_view_hostile_text_shows_literally(
         )
         assert SECRET not in pg.content()
         pg.screenshot(path=str(artifacts() / "view-hostile.png"), full_page=True)
+        # the judged item's drill-down: the judge's name and reply show literally
+        pg.goto(f"{url}/runs/{rid}/samples?judge=judged")
+        pg.click("#samples tbody tr:first-child td:nth-child(2) a")
+        pg.wait_for_selector("#judgements")
+        pg.wait_for_timeout(200)
+        page.clean()
+        text = pg.inner_text("#judgements")
+        assert HOSTILE_JUDGE in text and HOSTILE_REPLY in text

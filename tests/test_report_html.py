@@ -122,6 +122,20 @@ def build_stores(cli: Any, data: Path, tmp: Path, n_items: int = N_ITEMS) -> Sto
     return Stores(store, *ids)
 
 
+HOSTILE_JUDGE = f"openai/judge{PAYLOADS[0]}"
+HOSTILE_REPLY = f"VERDICT: correct {HOSTILE}"
+
+
+def hostile_judgement(run_id: str, task: str) -> Any:
+    """A judge's second opinion on the hostile run's disagreeing item 2, markup in its judge
+    name and its reply."""
+    from cothub.store.sqlite import Judgement
+
+    item = f"item2{PAYLOADS[3]}"
+    return Judgement(run_id, task, item, HOSTILE_JUDGE, "judge-v1", "disagreement", "correct",
+                     HOSTILE_REPLY, 5, 3, 0, None, "judge-key-2")  # fmt: skip
+
+
 def hostile_store(path: Path) -> str:
     """A run whose model, task, subset, prompt, question, gold, completion and thinking all hold
     markup that would execute if a page ever let it through; returns its run id."""
@@ -186,6 +200,7 @@ def hostile_store(path: Path) -> str:
                 )
             )
         store.record(run_id, recs)
+        store.record_judgements([hostile_judgement(run_id, task)])
         summary = {
             task: {
                 "accuracy": 1 / 3,
@@ -354,6 +369,9 @@ def test_report_escapes_hostile_text_and_masks_secrets(
     for bad in ("<img", "<svg onload", '<a href="javascript'):
         assert bad not in body, bad
     assert "&lt;script&gt;window.__pwned=9&lt;/script&gt;" in html
+    # the judge's name and verdict in the grader panel, escaped like every other text
+    assert "openai/judge&lt;script&gt;window.__pwned=1&lt;/script&gt;: correct" in html
+    assert "judge openai/judge&lt;script&gt;" in html
     assert 'data-plot="heatmap-task' in html and 'data-plot="levels-' in html  # 3 subsets
     assert rid in html
 

@@ -156,12 +156,19 @@ def test_hostile_text_is_escaped_and_secrets_masked(
         item = quote("item1</script><script>window.__pwned=4</script>", safe="")
         task = quote("task<script>window.__pwned=9</script>", safe="")
         pages.append(get(f"{url}/runs/{rid}/sample?task={task}&item={item}"))
+        item2 = quote("item2</script><script>window.__pwned=4</script>", safe="")
+        pages.append(get(f"{url}/runs/{rid}/sample?task={task}&item={item2}"))
+        pages.append(get(f"{url}/runs/{rid}/samples?judge=judged"))
     for code, _, html in pages:
         assert code == 200
         assert SECRET not in html
         assert len(re.findall(r"<script", html)) == 1  # only the app's own /static/sort.js
         assert "<img" not in html and "<svg onload" not in html
     assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in pages[3][2]
+    # the judge's reply on the drill-down of the judged item, escaped
+    judged = pages[4][2]
+    assert 'id="judgements"' in judged and "<pre>VERDICT: correct &lt;script&gt;" in judged
+    assert len(rows_of(pages[5][2], "sample")) == 1  # the judge filter: item 2 only
 
 
 def test_view_command_refuses_a_missing_store_and_help_stays_light(

@@ -305,7 +305,7 @@ def run(
     from cothub.api import evaluate as evaluate_here
     from cothub.cost import check_priced, load_prices
     from cothub.ratelimit import RateLimits
-    from cothub.runner import RetryPolicy, RunConfig
+    from cothub.run import RetryPolicy, RunConfig
     from cothub.scale.shard import parse_shard
     from cothub.strategies import parse_strategy
     from cothub.tasks import PromptOptions
@@ -811,7 +811,7 @@ def judge_cmd(
     """Ask a judge model (any backend) about a stored run's unparsed and disagreeing items only,
     with a short fixed prompt; its verdicts are stored beside the rule verdicts (the headline
     stays the rule accuracy) and cached: judging again sends nothing."""
-    from cothub.runner import RetryPolicy
+    from cothub.run import RetryPolicy
 
     _finite(timeout=timeout, backoff=backoff)
     _check_output(json_path, "--json", write=True)
@@ -843,16 +843,19 @@ def show(
     prompt: Annotated[
         bool, typer.Option("--prompt", help="With each listed sample, the prompt as sent.")
     ] = False,
+    judged: Annotated[
+        bool, typer.Option("--judged", help="List only samples a judge model gave a verdict on.")
+    ] = False,
     limit: Annotated[int, typer.Option(min=1, help="Samples to list at most.")] = 20,
     store: StoreOpt = None,
 ) -> None:
     """Print a run's settings and summary and, on request, the samples behind its numbers: the
     question, the prompt as sent (--prompt), thinking, the completion with the extracted answer
-    marked, gold, verdict and the strategy's steps."""
+    marked, gold, verdict, the judge's verdicts (`cothub judge`) and the strategy's steps."""
     from rich.console import Console
     from rich.text import Text
 
-    from cothub.report.tables import mark_span, print_table, prompt_text, summary_table
+    from cothub.report.tables import mark_span, print_table, prompt_text, shorten, summary_table
     from cothub.store import SampleFilter, open_store
 
     _check_output(_store_path(store), "--store")
@@ -866,9 +869,21 @@ def show(
     if r.manifest.rescored_from:
         _print_text(console, "rescored", f"from run {r.manifest.rescored_from} with "
                     f"{r.manifest.grader_version}")  # fmt: skip
-    if not (wrong or unparsed or disagreements or every or prompt):
+    verdicts: dict[tuple[str, str], list[Any]] = {}
+    for j in db.judgements(r.run_id):
+        verdicts.setdefault((j.task, j.item_id), []).append(j)
+    if verdicts:
+        from cothub.judge import summarize
+
+        for judge, version in sorted({(j.judge, j.prompt_version) for js in verdicts.values()
+                                      for j in js}):  # fmt: skip
+            for task, summary in summarize(db, r.run_id, judge, version).items():
+                _print_text(console, f"judge {judge} ({version}) on {task}", summary.brief())
+    if not (wrong or unparsed or disagreements or every or prompt or judged):
         return
-    asked = SampleFilter(wrong=wrong, unparsed=unparsed, disagreement=disagreements, limit=limit)
+    asked = SampleFilter(
+        wrong=wrong, unparsed=unparsed, disagreement=disagreements, judged=judged, limit=limit
+    )
     for rec in db.records(r.run_id, asked):
         s, c, g = rec.sample, rec.completion, rec.grade
         console.rule(Text(harmless(f"{rec.task} {s.id}")))
@@ -887,6 +902,10 @@ def show(
         )
         if g.check.startswith("tests: "):  # a judged program's failure
             _print_text(console, "tests", g.check.removeprefix("tests: "))
+        for j in verdicts.get((rec.task, s.id), []):  # a second opinion, beside the rule's
+            reply = shorten(" ".join(j.raw.split()), 100)
+            _print_text(console, f"judge {j.judge} ({j.prompt_version})",
+                        f"{j.verdict} · asked: {j.reason} · reply {reply!r}")  # fmt: skip
         if rec.steps:
             answers = ", ".join(st.brief() for st in rec.steps)
             _print_text(console, f"{len(rec.steps)} steps", f"answers: {answers}")

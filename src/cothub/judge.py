@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +47,9 @@ __all__ = [
     "judge_run",
     "parse_verdict",
     "reason_of",
+    "summaries_of",
     "summarize",
+    "tally",
 ]
 
 PROMPT_VERSION = "judge-v1"
@@ -160,6 +162,15 @@ class JudgeSummary:
     def agreement(self) -> float | None:
         return self.agree / self.compared if self.compared else None
 
+    def brief(self) -> str:
+        """``k items judged, judge accuracy x% vs rule y%, agreement z%`` (judge accuracy: the
+        judge-adjusted one), for ``show``, the report and the view."""
+        return (
+            f"{self.judged} item{'s' if self.judged != 1 else ''} judged, judge accuracy "
+            f"{_pct(self.adjusted_accuracy)} vs rule {_pct(self.rule_accuracy)}, agreement "
+            f"{_pct(self.agreement)} (of {self.compared})"
+        )
+
     def as_json(self) -> dict[str, object]:
         return {
             "n": self.n,
@@ -257,13 +268,33 @@ def summarize(
         j = verdicts.get((u.task, u.item_id))
         parsed = unsure.get((u.task, u.item_id), True)
         tasks.setdefault(u.task, []).append((u.usage.correct, j, parsed))
-    out = {task: _summary(rows) for task, rows in tasks.items()}
+    out = {task: tally(rows) for task, rows in tasks.items()}
     if len(out) > 1:
-        out["all"] = _summary([row for rows in tasks.values() for row in rows])
+        out["all"] = tally([row for rows in tasks.values() for row in rows])
     return out
 
 
-def _summary(rows: Sequence[tuple[bool, Judgement | None, bool]]) -> JudgeSummary:
+def summaries_of(
+    rows: Iterable[tuple[str, str, bool, bool]], judgements: Sequence[Judgement]
+) -> dict[tuple[str, str], JudgeSummary]:
+    """Per (judge, prompt version) present in ``judgements``, the summary over every sample of
+    ``rows`` (task, item id, rule verdict correct, rule found an answer): for views that
+    already read a run's samples once and must not read them again."""
+    by: dict[tuple[str, str], dict[tuple[str, str], Judgement]] = {}
+    for j in judgements:
+        by.setdefault((j.judge, j.prompt_version), {})[(j.task, j.item_id)] = j
+    if not by:
+        return {}
+    samples = list(rows)
+    return {
+        key: tally([(ok, got.get((task, item)), parsed) for task, item, ok, parsed in samples])
+        for key, got in sorted(by.items())
+    }
+
+
+def tally(rows: Sequence[tuple[bool, Judgement | None, bool]]) -> JudgeSummary:
+    """The summary of samples given as (rule verdict correct, its judgement or None, the rule
+    found an answer)."""
     rule = adjusted = judged = unparsed = agree = compared = 0
     reasons: dict[str, int] = {}
     verdicts: dict[str, int] = {}

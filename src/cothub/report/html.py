@@ -21,6 +21,7 @@ from cothub.modelinfo import ModelInfo
 from cothub.report import plots
 from cothub.report.views import (
     HUB_COLUMNS,
+    Disagreement,
     PublishedRow,
     RunView,
     benchmarks,
@@ -592,38 +593,70 @@ def grader_panel(views: Sequence[RunView], sample_link: str | None = None) -> st
             f"<h3>{e(v.label)} <span class='badge'>{e(v.run.run_id)}</span></h3>"
             f'<p class="note">extraction methods: {e(meth)}</p>'
         )
+        for line in v.judges:
+            out.append(f'<p class="judge-line">{e(line.text())}</p>')
+        if v.judges:
+            out.append(
+                '<p class="note">judge accuracy: the rule verdicts with the judge\'s in their '
+                "place on judged items only (a second number, never the headline); agreement: "
+                "on judged items where the rule found an answer</p>"
+            )
         if not total:
             out.append('<p class="note">no disagreements</p>')
-            continue
-        shown = len(v.disagreements)
-        opened = " open" if shown <= 20 else ""
-        out.append(
-            f'<details class="disagreements"{opened}><summary>{total} disagreement'
-            f"{'s' if total != 1 else ''}"
-            f"{f' (first {shown} listed)' if shown < total else ''}</summary>"
-        )
-        out.append(
-            '<table class="sortable disagreements"><thead><tr><th>task</th><th>item</th>'
-            "<th>answer</th><th>gold</th><th>method</th><th>check</th><th>verdict</th>"
-            "</tr></thead><tbody>"
-        )
-        for d in v.disagreements:
-            item = e(d.item_id)
-            if sample_link:
-                href = sample_link.format(
-                    run_id=quote(v.run.run_id, safe=""),
-                    task=quote(d.task, safe=""),
-                    item=quote(d.item_id, safe=""),
-                )
-                item = f'<a href="{e(href)}">{item}</a>'
-            verdict = "correct" if d.correct else "wrong"
+        else:
+            shown = len(v.disagreements)
+            opened = " open" if shown <= 20 else ""
             out.append(
-                f"<tr><td>{e(d.task)}</td><td>{item}</td><td>{e(repr(d.answer))}</td>"
-                f"<td>{e(d.gold)}</td><td>{e(d.method)}</td><td>{e(d.check)}</td>"
-                f"<td>{verdict}</td></tr>"
+                f'<details class="disagreements"{opened}><summary>{total} disagreement'
+                f"{'s' if total != 1 else ''}"
+                f"{f' (first {shown} listed)' if shown < total else ''}</summary>"
             )
-        out.append("</tbody></table></details>")
+            out.append(_item_table("disagreements", v, v.disagreements, sample_link))
+            out.append("</details>")
+        if v.n_judged_unparsed:
+            shown = len(v.judged_unparsed)
+            n = v.n_judged_unparsed
+            out.append(
+                f'<details class="judged-unparsed"{" open" if shown <= 20 else ""}><summary>'
+                f"{n} judged unparsed item{'s' if n != 1 else ''}"
+                f"{f' (first {shown} listed)' if shown < n else ''}</summary>"
+            )
+            out.append(_item_table("judged-unparsed", v, v.judged_unparsed, sample_link))
+            out.append("</details>")
     out.append("</section>")
+    return "".join(out)
+
+
+def _item_table(
+    cls: str, v: RunView, items: Sequence[Disagreement], sample_link: str | None
+) -> str:
+    """Disagreeing or unparsed items with the rule verdict and, for a judged run, the judge's."""
+    judge_th = "<th>judge</th>" if v.judges else ""
+    out = [
+        f'<table class="sortable {cls}"><thead><tr><th>task</th><th>item</th>'
+        "<th>answer</th><th>gold</th><th>method</th><th>check</th><th>verdict</th>"
+        f"{judge_th}</tr></thead><tbody>"
+    ]
+    for d in items:
+        item = e(d.item_id)
+        if sample_link:
+            href = sample_link.format(
+                run_id=quote(v.run.run_id, safe=""),
+                task=quote(d.task, safe=""),
+                item=quote(d.item_id, safe=""),
+            )
+            item = f'<a href="{e(href)}">{item}</a>'
+        verdict = "correct" if d.correct else "wrong"
+        judge = ""
+        if v.judges:
+            says = "; ".join(f"{who}: {what}" for who, what in d.judged) or "-"
+            judge = f'<td class="judge">{e(says)}</td>'
+        out.append(
+            f"<tr><td>{e(d.task)}</td><td>{item}</td><td>{e(repr(d.answer))}</td>"
+            f"<td>{e(d.gold)}</td><td>{e(d.method)}</td><td>{e(d.check)}</td>"
+            f"<td>{verdict}</td>{judge}</tr>"
+        )
+    out.append("</tbody></table>")
     return "".join(out)
 
 
@@ -651,6 +684,10 @@ def report_data(views: Sequence[RunView], published: Sequence[PublishedRow]) -> 
                 "cells": {b: c.as_json() for b, c in v.cells.items()},
                 "cost_usd": v.cost_usd,
                 "disagreements": sum(v.n_disagreements.values()),
+                "judges": [
+                    {"judge": j.judge, "prompt_version": j.prompt_version, **j.summary.as_json()}
+                    for j in v.judges
+                ],
             }
             for v in views
         ],

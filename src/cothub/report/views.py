@@ -21,12 +21,17 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cothub.cost import ItemUsage, PriceTable, accounting
 from cothub.errors import CothubError, harmless, redact, secrets
 from cothub.modelinfo import ModelInfo, published_info
 from cothub.store import RunRow, Store
 from cothub.types import SampleRecord
+
+if TYPE_CHECKING:
+    from cothub.judge import JudgeSummary
+    from cothub.store.sqlite import Judgement
 
 REFERENCE_ENV = "COTHUB_REFERENCE_DIR"
 PUBLISHED_FILE = "cot-hub-leaderboard.csv"
@@ -110,6 +115,21 @@ class Disagreement:
     method: str
     check: str
     correct: bool
+    judged: tuple[tuple[str, str], ...] = ()
+    """(judge, verdict) of each judgement of the sample (``cothub judge``), where present."""
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeLine:
+    """One judge (at one prompt version) over a whole run: what the grader panel says of it."""
+
+    judge: str
+    prompt_version: str
+    summary: JudgeSummary
+
+    def text(self) -> str:
+        """``judge MODEL: k items judged, judge accuracy x% vs rule y%, agreement z%``."""
+        return f"judge {self.judge} ({self.prompt_version}): {self.summary.brief()}"
 
 
 @dataclass(slots=True)
@@ -138,6 +158,11 @@ class RunView:
     n_samples: int = 0
     info: ModelInfo = field(default_factory=ModelInfo)
     """The model's type and size, as the store records them (``cothub models``)."""
+    judges: list[JudgeLine] = field(default_factory=list)
+    """Each judge that gave second opinions on the run (``cothub judge``); none: empty."""
+    judged_unparsed: list[Disagreement] = field(default_factory=list)
+    """Samples with no answer that a judge gave a verdict on (at most MAX_DISAGREEMENTS)."""
+    n_judged_unparsed: int = 0
 
 
 def _strategy(run: RunRow) -> str:
@@ -235,6 +260,13 @@ def run_view(store: Store, run: RunRow, prices: PriceTable) -> RunView:
     n_dis: dict[str, int] = {}
     digest = hashlib.sha256()
     n = 0
+    judgements = store.judgements(run.run_id)
+    judged: dict[tuple[str, str], list[Judgement]] = {}
+    for j in judgements:
+        judged.setdefault((j.task, j.item_id), []).append(j)
+    verdict_rows: list[tuple[str, str, bool, bool]] = []  # only kept when a judge gave any
+    judged_unparsed: list[Disagreement] = []
+    n_judged_unparsed = 0
     for rec in store.records(run.run_id):
         n += 1
         task, g, c = rec.task, rec.grade, rec.completion
@@ -261,14 +293,24 @@ def run_view(store: Store, run: RunRow, prices: PriceTable) -> RunView:
         m[g.method] = m.get(g.method, 0) + 1
         if rec.stats is not None:
             votes.setdefault(task, []).append(rec.stats.as_json())
+        mine = judged.get((task, rec.sample.id), ())
+        if judged:
+            verdict_rows.append((task, rec.sample.id, g.correct, g.answer is not None))
+        listed = None
+        if g.disagreement or (mine and g.answer is None):
+            says = tuple((j.judge, j.verdict) for j in mine)
+            smp = rec.sample
+            listed = Disagreement(
+                task, smp.id, g.answer, smp.gold, g.method, g.check, g.correct, says
+            )
         if g.disagreement:
             n_dis[task] = n_dis.get(task, 0) + 1
-            if len(dis) < MAX_DISAGREEMENTS:
-                dis.append(
-                    Disagreement(
-                        task, rec.sample.id, g.answer, rec.sample.gold, g.method, g.check, g.correct
-                    )
-                )
+            if listed is not None and len(dis) < MAX_DISAGREEMENTS:
+                dis.append(listed)
+        elif listed is not None:  # judged, no answer: the panel lists it with the judge's verdict
+            n_judged_unparsed += 1
+            if len(judged_unparsed) < MAX_DISAGREEMENTS:
+                judged_unparsed.append(listed)
     cells: dict[str, Cell] = {}
     total_cost: float | None = 0.0 if price is not None else None
     for task, items in by_task.items():
@@ -288,6 +330,14 @@ def run_view(store: Store, run: RunRow, prices: PriceTable) -> RunView:
     for (task, subset), (ok, cnt) in sorted(sub.items()):
         subtasks.setdefault(task, {})[subset] = (ok / cnt, cnt)
     curves = {t: cv for t, v in votes.items() if (cv := _vote_curve(v))}
+    lines: list[JudgeLine] = []
+    if judgements:
+        from cothub.judge import summaries_of  # only for judged runs: it loads the backends
+
+        lines = [
+            JudgeLine(safe(judge), safe(version), summary)
+            for (judge, version), summary in summaries_of(verdict_rows, judgements).items()
+        ]
     return RunView(
         run=run,
         label=safe(_label(run)),
@@ -303,6 +353,9 @@ def run_view(store: Store, run: RunRow, prices: PriceTable) -> RunView:
         cost_usd=total_cost,
         n_samples=n,
         info=store.model_info().get(run.model, ModelInfo()),
+        judges=lines,
+        judged_unparsed=judged_unparsed,
+        n_judged_unparsed=n_judged_unparsed,
     )
 
 

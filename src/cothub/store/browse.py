@@ -57,6 +57,31 @@ def sample_index(store: Store, run_id: str) -> list[IndexRow]:
     ]
 
 
+def judge_verdicts(store: Store, run_id: str) -> dict[int, str]:
+    """Per rowid of a judged sample, the verdict of its latest judgement (any judge, any prompt
+    version): what the view's ``judge`` filter selects on. Empty when none was judged."""
+    if not store._has_judgements():
+        return {}
+    rows = _query(
+        store,
+        "SELECT s.rowid, j.verdict FROM judgements j JOIN samples s ON s.run_id = j.run_id "
+        "AND s.task = j.task AND s.item_id = j.item_id WHERE j.run_id = ? ORDER BY j.created_at",
+        (run_id,),
+    )
+    return {int(r[0]): str(r[1]) for r in rows}  # later judgements replace earlier ones
+
+
+def judge_stamp(store: Store, run_id: str) -> tuple[int, float]:
+    """How many judgements a run has and when the last was made: judging a run does not touch
+    the run row, so the view keys what it keeps on this as well as on the run's update time."""
+    if not store._has_judgements():
+        return (0, 0.0)
+    rows = _query(
+        store, "SELECT COUNT(*), MAX(created_at) FROM judgements WHERE run_id = ?", (run_id,)
+    )
+    return (int(rows[0][0]), float(rows[0][1] or 0.0))
+
+
 def search_texts(store: Store, run_id: str) -> dict[int, str]:
     """Per rowid, the lower-cased item id, question and completion that a search looks in."""
     rows = _query(

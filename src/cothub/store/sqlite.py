@@ -285,6 +285,8 @@ class SampleFilter:
     """An alternative extraction or check would have given another verdict."""
     task: str | None = None
     subset: str | None = None
+    judged: bool = False
+    """Only samples a judge model gave a second opinion on (``cothub judge``)."""
     limit: int | None = None
     """At most this many, in stored order."""
 
@@ -295,6 +297,11 @@ class SampleFilter:
         args: list[object] = []
         if anyof:
             where.append("(" + " OR ".join(anyof) + ")")
+        if self.judged:
+            where.append(
+                "EXISTS (SELECT 1 FROM judgements j WHERE j.run_id = samples.run_id "
+                "AND j.task = samples.task AND j.item_id = samples.item_id)"
+            )
         for column, value in (("task", self.task), ("subset", self.subset)):
             if value is not None:
                 where.append(f"{column} = ?")
@@ -936,6 +943,8 @@ class Store:
         Not stored, so read back as their defaults: ``cached`` (False) and, for rows written
         before schema 5, ``sample.choices`` (empty)."""
         sql, args = (where or SampleFilter())._sql()
+        if where is not None and where.judged and not self._has_judgements():
+            return  # a store that never held a judgement: no sample was judged
         try:
             # A schema 3 or 4 store read as it is (read-only) has no ``choices`` column yet.
             have = {row[1] for row in self._db.execute("PRAGMA table_info(samples)")}
@@ -1161,18 +1170,35 @@ class Store:
 
         self._call(op)
 
+    def _has_judgements(self) -> bool:
+        """Whether the store has a ``judgements`` table (an older one read as it is has none)."""
+        try:
+            found = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='judgements'"
+            ).fetchone()
+        except sqlite3.Error as e:
+            raise translate(e, self.path) from None
+        return found is not None
+
     @_reading
-    def judgements(self, run_id: str, judge: str | None = None) -> list[Judgement]:
-        """A run's stored judgements (of one judge, ``provider/model``, if given), by task and
-        item; empty for a store that never held any (an older one read as it is)."""
-        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
-        if "judgements" not in tables:
+    def judgements(
+        self,
+        run_id: str,
+        judge: str | None = None,
+        task: str | None = None,
+        item_id: str | None = None,
+    ) -> list[Judgement]:
+        """A run's stored judgements (of one judge, ``provider/model``, and of one sample, if
+        given), by task and item; empty for a store that never held any (an older one read as
+        it is)."""
+        if not self._has_judgements():
             return []
         sql = f"SELECT {_JUDGEMENT_COLUMNS} FROM judgements WHERE run_id=?"
         args: list[object] = [run_id]
-        if judge is not None:
-            sql += " AND judge=?"
-            args.append(judge)
+        for column, value in (("judge", judge), ("task", task), ("item_id", item_id)):
+            if value is not None:
+                sql += f" AND {column}=?"
+                args.append(value)
         out: list[Judgement] = []
         for r in self._db.execute(sql + " ORDER BY task, item_id, judge, prompt_version", args):
             try:

@@ -50,12 +50,15 @@ from cothub.report.views import (
 )
 from cothub.store import RunRow, Store
 from cothub.store.browse import (
+    judge_stamp,
+    judge_verdicts,
     list_rows,
     sample_counts,
     sample_index,
     sample_record,
     search_texts,
 )
+from cothub.store.sqlite import Judgement
 from cothub.types import GradedStep, SampleRecord
 
 PAGE = 50
@@ -89,6 +92,12 @@ class RunIndex:
         self.truncated = bytes(r.truncated for r in rows)
         self.disagreement = bytes(r.disagreement for r in rows)
         self.check = [r.check for r in rows]
+        self.verdict = judge_verdicts(store, run_id)
+        """rowid -> the verdict of the sample's latest judgement (judged samples only)."""
+        says = [self.verdict.get(r) for r in self.rowid]
+        self.judged = bytes(v is not None for v in says)
+        self.judge_correct = bytes(v == "correct" for v in says)
+        self.judge_wrong = bytes(v in ("incorrect", "no-answer") for v in says)
         self.position = {
             (t, i): n for n, (t, i) in enumerate(zip(self.task, self.item, strict=True))
         }
@@ -146,6 +155,10 @@ class RunIndex:
             masks.append(self.correct)
         elif f.get("outcome") == "wrong":
             masks.append(self._wrong)
+        judge = {"judged": self.judged, "judge-correct": self.judge_correct,
+                 "judge-wrong": self.judge_wrong}.get(f.get("judge", ""))  # fmt: skip
+        if judge is not None:
+            masks.append(judge)
         for flags, key in (
             (self.unparsed, "unparsed"),
             (self.truncated, "truncated"),
@@ -170,6 +183,10 @@ class RunIndex:
         return out
 
 
+_Stamp = tuple[float, int, float]
+"""A run's update time, judgement count and last judgement time (see :meth:`_Ctx.stamp`)."""
+
+
 class _Ctx:
     """Per-app state: the store path, one read-only store per thread, cached run summaries."""
 
@@ -179,21 +196,27 @@ class _Ctx:
         self.published = published
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._views: dict[str, tuple[float, RunView]] = {}
-        self._facets: dict[str, tuple[float, dict[str, list[str]]]] = {}
-        self._index: dict[str, tuple[float, RunIndex]] = {}
-        self._summary: dict[str, tuple[float, str]] = {}
+        self._views: dict[str, tuple[_Stamp, RunView]] = {}
+        self._facets: dict[str, tuple[_Stamp, dict[str, list[str]]]] = {}
+        self._index: dict[str, tuple[_Stamp, RunIndex]] = {}
+        self._summary: dict[str, tuple[_Stamp, str]] = {}
         self._counts: tuple[tuple[tuple[str, float], ...], dict[str, int]] | None = None
         self._pairs: dict[tuple[str, float, str, float, str], dict[str, list[tuple[int, int]]]] = {}
 
+    def stamp(self, run: RunRow) -> _Stamp:
+        """What a kept page part of a run depends on: the run's last update and its judgements
+        (judging a run adds judgements without touching the run)."""
+        return (run.updated_at, *judge_stamp(self.store(), run.run_id))
+
     def index(self, run: RunRow) -> RunIndex:
+        stamp = self.stamp(run)
         with self._lock:
             got = self._index.get(run.run_id)
-        if got is not None and got[0] == run.updated_at:
+        if got is not None and got[0] == stamp:
             return got[1]
         idx = RunIndex(self.store(), run.run_id)
         with self._lock:
-            self._index[run.run_id] = (run.updated_at, idx)
+            self._index[run.run_id] = (stamp, idx)
         return idx
 
     def pairs(self, ra: RunRow, rb: RunRow, task: str) -> dict[str, list[tuple[int, int]]]:
@@ -236,13 +259,14 @@ class _Ctx:
         return list_rows(self.store(), rowids)
 
     def summary_html(self, run: RunRow, render: Any) -> str:
+        stamp = self.stamp(run)
         with self._lock:
             got = self._summary.get(run.run_id)
-        if got is not None and got[0] == run.updated_at:
+        if got is not None and got[0] == stamp:
             return got[1]
         html: str = render()
         with self._lock:
-            self._summary[run.run_id] = (run.updated_at, html)
+            self._summary[run.run_id] = (stamp, html)
         return html
 
     def store(self) -> Store:
@@ -256,20 +280,22 @@ class _Ctx:
         return self.store().run(run_id)
 
     def view(self, run: RunRow) -> RunView:
+        stamp = self.stamp(run)
         with self._lock:
             got = self._views.get(run.run_id)
-        if got is not None and got[0] == run.updated_at:
+        if got is not None and got[0] == stamp:
             return got[1]
         v = run_view(self.store(), run, self.prices)
         with self._lock:
-            self._views[run.run_id] = (run.updated_at, v)
+            self._views[run.run_id] = (stamp, v)
         return v
 
     def facets(self, run: RunRow) -> dict[str, list[str]]:
         """Distinct tasks, subsets and checks of a run (for the filter menus)."""
+        stamp = self.stamp(run)
         with self._lock:
             got = self._facets.get(run.run_id)
-        if got is not None and got[0] == run.updated_at:
+        if got is not None and got[0] == stamp:
             return got[1]
         idx = self.index(run)
         out = {
@@ -277,11 +303,14 @@ class _Ctx:
             for name, col in (("task", idx.task), ("subset", idx.subset), ("check", idx.check))
         }
         with self._lock:
-            self._facets[run.run_id] = (run.updated_at, out)
+            self._facets[run.run_id] = (stamp, out)
         return out
 
     def record(self, run_id: str, task: str, item: str) -> SampleRecord | None:
         return sample_record(self.store(), run_id, task, item)
+
+    def judgements(self, run_id: str, task: str, item: str) -> list[Judgement]:
+        return self.store().judgements(run_id, task=task, item_id=item)
 
 
 # ---- layout ------------------------------------------------------------------------------------
@@ -317,6 +346,14 @@ def _verdict(correct: bool, finish: str, answer: object) -> str:
     if answer is None:
         out += '<span class="badge">unparsed</span>'
     return out
+
+
+_JUDGE_FILTERS = {
+    "judged": "any judge verdict",
+    "judge-correct": "judge says correct",
+    "judge-wrong": "judge says incorrect or no answer",
+}
+"""The sample list's ``judge`` filter: on the latest judgement of each sample."""
 
 
 def _sample_href(run_id: str, task: str, item: str) -> str:
@@ -369,7 +406,9 @@ def _run(ctx: _Ctx, request: Request) -> Response:
         return (
             f'<p><a href="/runs/{e(rid)}/samples">browse its {v.n_samples:,} samples</a> · '
             f'<a href="/runs/{e(rid)}/samples?outcome=wrong">wrong</a> · '
-            f'<a href="/runs/{e(rid)}/samples?disagreement=1">disagreements</a></p>'
+            f'<a href="/runs/{e(rid)}/samples?disagreement=1">disagreements</a>'
+            + (f' · <a href="/runs/{e(rid)}/samples?judge=judged">judged</a>' if v.judges else "")
+            + "</p>"
             '<section id="board"><h2>Summary</h2>'
             + leaderboard_table([v], ctx.published, "/runs/{run_id}")
             + "</section>"
@@ -383,7 +422,17 @@ def _run(ctx: _Ctx, request: Request) -> Response:
 
 
 def _filters(request: Request) -> dict[str, str]:
-    keys = ("task", "subset", "outcome", "unparsed", "truncated", "disagreement", "check", "q")
+    keys = (
+        "task",
+        "subset",
+        "outcome",
+        "judge",
+        "unparsed",
+        "truncated",
+        "disagreement",
+        "check",
+        "q",
+    )
     return {k: request.query_params.get(k, "") for k in keys}
 
 
@@ -404,11 +453,13 @@ def _pager(n: int, page_no: int, params: dict[str, str]) -> str:
     return "".join(out) + "</div>"
 
 
-def _select(name: str, values: Sequence[str], chosen: str, label: str) -> str:
+def _select(
+    name: str, values: Sequence[str], chosen: str, label: str, names: dict[str, str] | None = None
+) -> str:
     opts = [f'<option value="">{e(label)}: all</option>']
     for v in values:
         sel = " selected" if v == chosen else ""
-        opts.append(f'<option value="{e(v)}"{sel}>{e(v)}</option>')
+        opts.append(f'<option value="{e(v)}"{sel}>{e((names or {}).get(v, v))}</option>')
     return f'<label><select name="{e(name)}">{"".join(opts)}</select></label>'
 
 
@@ -433,7 +484,8 @@ def _samples(ctx: _Ctx, request: Request) -> Response:
         + _select("task", facets["task"], f["task"], "task")
         + _select("subset", facets["subset"], f["subset"], "subset")
         + _select("outcome", ["correct", "wrong"], f["outcome"], "verdict")
-        + _select("check", facets["check"], f["check"], "judge/check")
+        + _select("judge", list(_JUDGE_FILTERS), f["judge"], "judge", _JUDGE_FILTERS)
+        + _select("check", facets["check"], f["check"], "check")
         + _check("unparsed", f["unparsed"], "unparsed")
         + _check("truncated", f["truncated"], "truncated")
         + _check("disagreement", f["disagreement"], "disagreement")
@@ -441,9 +493,14 @@ def _samples(ctx: _Ctx, request: Request) -> Response:
         '<button type="submit">apply</button></form>'
     )
     trs = []
-    for task, item, subset, correct, answer, finish, dis, check, ctok, head, _ in rows:
+    for rowid, (task, item, subset, correct, answer, finish, dis, check, ctok, head, _) in zip(
+        [r for r in ids if r in got], rows, strict=True
+    ):
         href = _sample_href(run.run_id, task, item)
         flag = '<span class="badge">disagreement</span>' if dis else ""
+        said = idx.verdict.get(rowid)
+        if said is not None:
+            flag += f'<span class="badge judge">judge: {e(said)}</span>'
         trs.append(
             f'<tr class="sample" data-item="{e(item)}"><td>{e(task)}</td>'
             f'<td><a href="{e(href)}">{e(item)}</a></td><td>{e(subset)}</td>'
@@ -538,6 +595,25 @@ def _steps_html(rec: SampleRecord) -> str:
     return "".join(out)
 
 
+def _judgements_html(found: Sequence[Judgement]) -> str:
+    """The judge's second opinions on a sample, beside (never in place of) its rule verdict."""
+    if not found:
+        return ""
+    rows = "".join(
+        f'<tr class="judgement"><td>{e(j.judge)}</td><td>{e(j.prompt_version)}</td>'
+        f"<td>{e(j.reason)}</td><td><b>{e(j.verdict)}</b></td>"
+        f'<td class="num">{j.prompt_tokens:,}+{j.completion_tokens:,}</td>'
+        f"<td>{usd(j.cost_usd)}</td><td><pre>{e(j.raw)}</pre></td></tr>"
+        for j in found
+    )
+    return (
+        f'<section id="judgements"><h3>judge verdicts ({len(found)})</h3>'
+        "<table><thead><tr><th>judge</th><th>prompt</th><th>asked because</th><th>verdict</th>"
+        "<th>tokens</th><th>cost</th><th>reply</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table></section>"
+    )
+
+
 def _sample(ctx: _Ctx, request: Request) -> Response:
     run = ctx.run(request.path_params["run_id"])
     task = request.query_params.get("task", "")
@@ -590,6 +666,7 @@ def _sample(ctx: _Ctx, request: Request) -> Response:
         f'<section><h3>completion</h3>{thinking}<pre id="completion">'
         f"{_highlight(c.text, g.span)}</pre>"
         f"{_votes_html(rec)}{_steps_html(rec)}</section>"
+        + _judgements_html(ctx.judgements(run.run_id, task, item))
     )
     rid = run.run_id
     return page(
