@@ -97,6 +97,10 @@ def test_musr_loads_renders_and_grades(hub: Any) -> None:
     assert task.grade(s, "ANSWER: Ana").correct
     assert not task.grade(s, "ANSWER: 1").correct
     assert task.grade(s, "I cannot tell.").answer is None
+    # another form than the ANSWER: line: the benchmark's rule decides, the grade is flagged
+    stated = task.grade(s, "Ana had the key and a motive.\nThe murderer is Ana.")
+    assert (stated.correct, stated.answer, stated.disagreement) == (False, None, True)
+    assert not task.grade(s, "The answer is Mack.").disagreement  # wrong either way
 
 
 @pytest.mark.parametrize(

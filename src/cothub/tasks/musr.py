@@ -72,12 +72,29 @@ def user_text(sample: Sample) -> str:
     return f"{sample.question}\n\nPick one of the following choices:\n{options}\n\n{INSTRUCTION}"
 
 
+# A committed statement in another form than the asked-for ``ANSWER:`` line.
+_STATED = re.compile(
+    r"(?i)\b(?:(?:final\s+)?answer|choice|murderer|culprit)\s*(?:is|would\s+be|:)\s*"
+)
+
+
+def stated_answer(text: str, choices: Sequence[str]) -> str | None:
+    """What a careful reader takes from a reply without the ``ANSWER:`` line ("The answer is
+    Ana", "Final answer: 2"): the last such statement, read as the answer line is."""
+    found = list(_STATED.finditer(text))
+    return _choice_in(text[found[-1].end() :], choices)[0] if found else None
+
+
 def musr_answer(text: str, choices: Sequence[str]) -> tuple[str | None, str]:
     """The chosen option's 1-based number from the text after the last ``ANSWER:``."""
     found = list(_ANSWER.finditer(text))
     if not found:
         return None, "no-answer-line"
-    tail = text[found[-1].end() :].strip().split("\n")[0]
+    return _choice_in(text[found[-1].end() :], choices)
+
+
+def _choice_in(after: str, choices: Sequence[str]) -> tuple[str | None, str]:
+    tail = after.strip().split("\n")[0]
     numbers = [int(n) for n in re.findall(r"\b(\d+)\b", tail) if 1 <= int(n) <= len(choices)]
     if numbers:
         return str(numbers[0]), "choice-number"
@@ -134,4 +151,9 @@ class MuSR(Task):
         if body is None:
             return Grade(False, None, "unclosed-thinking", check="choice")
         answer, method = musr_answer(body, sample.choices)
-        return Grade(answer == sample.gold, answer, method, check="choice")
+        correct = answer == sample.gold
+        # The benchmark's rule decides; a careful reading that would decide otherwise ("The
+        # answer is Ana." with no ANSWER: line) is a disagreement: counted, judged, never silent.
+        careful = answer if method != "no-answer-line" else stated_answer(body, sample.choices)
+        differs = (careful == sample.gold) != correct
+        return Grade(correct, answer, method, check="choice", disagreement=differs)
