@@ -23,19 +23,14 @@ from cothub.scoring.choice import grade_bbh
 from cothub.types import Grade
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = (
-    REPO.parent
-    / "shared"
-    / "reference"
-    / "bbh-code-davinci-002-outputs"
-    / "code-davinci-002-outputs"
-)
+SHARED = Path(os.environ.get("COTHUB_SHARED", REPO.parent / "shared"))
+REFERENCE = SHARED / "reference" / "bbh-code-davinci-002-outputs" / "code-davinci-002-outputs"
 MODES = ("cot", "direct")
 
 
 def _data_dir() -> Path:
     env = os.environ.get("COTHUB_DATA_DIR")
-    return Path(env) if env else REPO.parent / "shared" / "data"
+    return Path(env) if env else SHARED / "data"
 
 
 def _outputs(mode: str, task: str) -> Path:

@@ -23,7 +23,8 @@ from cothub.extract.latex import extract_math_answer, gold_from_solution, last_b
 from cothub.scoring.math_equiv import grade_math, math_equal, normalize_math
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("COTHUB_DATA_DIR", REPO.parent / "shared" / "data"))
+SHARED = Path(os.environ.get("COTHUB_SHARED", REPO.parent / "shared"))
+DATA = Path(os.environ.get("COTHUB_DATA_DIR", SHARED / "data"))
 
 # ---- last_boxed -------------------------------------------------------------------------------
 
