@@ -123,6 +123,16 @@ def test_max_context_holds_for_every_benchmark(
     assert max(kept) < full  # exemplars were dropped, and the count kept is recorded
 
 
+@pytest.mark.parametrize("task", ["gsm8k", "mmlu/anatomy"])
+def test_chat_prompts_share_their_exemplar_turns(data_dir: Path, task: str) -> None:
+    """A run holds every rendered prompt: the exemplar turns are made once, not per item."""
+    _, prompts = _prompts(data_dir, _config(task, None, 32, style="chat"))
+    first, second = prompts[0].messages, prompts[1].messages
+    assert len(first) == len(second) > 3 and first[-1] != second[-1]
+    assert first[:-1] == second[:-1]
+    assert all(a is b for a, b in zip(first[1:-1], second[1:-1], strict=True))
+
+
 @pytest.mark.parametrize("task", ["gsm8k", "math/algebra", "bbh/navigate", "mmlu/anatomy"])
 def test_an_item_that_cannot_fit_is_one_clear_line(data_dir: Path, task: str) -> None:
     config = _config(task, 60, 32, limit=1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cothub.errors import CothubError
 from cothub.types import Message
@@ -98,8 +99,19 @@ def chat_turns(
     """
     msgs: list[Message] = [Message("system", system)] if system else []
     for ex in exemplars:
-        msgs.append(Message("user", lead + ex.format(user_of)))
-        msgs.append(Message("assistant", ex.format(assistant_of).strip()))
+        user_turn, assistant_turn = _turn_pair(ex, user_of, assistant_of)
+        msgs.append(Message("user", lead + user_turn.content) if lead else user_turn)
+        msgs.append(assistant_turn)
         lead = ""
     msgs.append(Message("user", lead + user))
     return tuple(msgs)
+
+
+@lru_cache(maxsize=8192)
+def _turn_pair(ex: Exemplar, user_of: str, assistant_of: str) -> tuple[Message, Message]:
+    """One exemplar's (user, assistant) turns, made once and shared by every prompt that shows
+    it (the turns are immutable): a run renders the same few exemplars for thousands of items,
+    and formatting them per item costs a copy of every exemplar's text per item held."""
+    return Message("user", ex.format(user_of)), Message(
+        "assistant", ex.format(assistant_of).strip()
+    )

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any
@@ -84,6 +85,23 @@ class _Feed:
     async def wait(self) -> None:
         self._more.clear()
         await self._more.wait()
+
+
+@contextlib.contextmanager
+def _fewer_collections(factor: int = 10) -> Iterator[None]:
+    """The cyclic collector's young-generation threshold raised ``factor`` times while the loop
+    runs (restored after). Each request in flight holds a few dozen containers (coroutines of the
+    layers, futures, queued writes) that outlive the default 700 allocations, so with hundreds in
+    flight the collector ran every few requests and promoted them, and full collections (each a
+    walk over every loaded sample and record) came 3-4 times as often: seconds of CPU in a
+    0 ms run. The loop makes no cyclic garbage of note, so memory is unchanged."""
+    first, *rest = gc.get_threshold()
+    gc.set_threshold(first * factor, *rest)
+    try:
+        yield
+    finally:
+        if gc.get_threshold()[0] == first * factor:  # nobody else changed it meanwhile
+            gc.set_threshold(first, *rest)
 
 
 def execution_strategy(config: RunConfig) -> Strategy:
@@ -255,7 +273,8 @@ class Runner:
         self.progress.start(len(chosen), 0, 0)
         producer = asyncio.create_task(self._produce(chosen, feed))
         try:
-            await self._pool(lambda: self._worker(run_id, feed), len(chosen))
+            with _fewer_collections():
+                await self._pool(lambda: self._worker(run_id, feed), len(chosen))
         finally:
             producer.cancel()
 
