@@ -441,6 +441,23 @@ MATH: dict[str, tuple[str, str, str | None, bool, str]] = {
         True,
         "boxed",
     ),
+    "plain-final-line-fraction": ("1/2", "\\frac{1}{2}", "1/2", True, "last-line"),
+    "plain-final-line-after-work": (
+        "2x + 3 = 7\n2x = 4\nx = 2",
+        "2",
+        "2",
+        True,
+        "last-line",
+    ),
+    "plain-latex-reply": (
+        "\\frac{\\sqrt{3}}{2}",
+        "\\frac{\\sqrt3}{2}",
+        "\\frac{\\sqrt{3}}{2}",
+        True,
+        "last-line",
+    ),
+    "an-equation-line-is-no-answer": ("2x + 3 = 7", "2", None, False, "none"),
+    "a-cut-off-display-is-no-answer": ("so \\[ 4(6) -", "18", None, False, "none"),
     "a-box-repeated-is-one-answer": ("\\boxed{2} \\boxed{2}", "2", "2", True, "boxed"),
     "json-escaped": (
         '```json\n{"answer": "\\\\frac{1}{2}"}\n```',

@@ -293,13 +293,60 @@ def _math_line(text: str) -> tuple[str, tuple[int, int]] | None:
     return (value, span) if value else None
 
 
+# A last line that is only an answer, written plainly: "1/2", "5", "(2, 3)", "\\frac{1}{2}",
+# "x = 5", "**12**". Optional decoration and one "x =" (a single variable) before it.
+_PLAIN_LINE = re.compile(
+    r"[ \t>#*_]*(?:(?:final\s+)?answer[ \t]*[:：]?[ \t]*)?"
+    r"(?:(?:[A-Za-z]|\\[A-Za-z]+)[ \t]*=[ \t]*)?"
+    r"(?P<v>[0-9A-Za-z\\{}()\[\]^_+\-*/.,:|!'√π° \t]+?)[ \t*_.]*",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
+_TEXT_GROUP = re.compile(r"\\(?:text|mathrm|textbf|operatorname)\{[^{}]*\}")
+
+
+def _plain_line(text: str) -> tuple[str, tuple[int, int]] | None:
+    """The last line when it is a short math expression and nothing else: no sentence (a word
+    of three letters outside ``\\text{}``), no equation but one ``x =``, at most 60 characters;
+    a reply's final line as harnesses that ask for a bare answer get it."""
+    body = text.rstrip()
+    start = body.rfind("\n") + 1
+    line = body[start:].replace("$", " ")
+    m = _PLAIN_LINE.fullmatch(line)
+    if m is None or not m.group("v").strip():
+        return None
+    value = m.group("v").strip().rstrip(".,")
+    if len(value) > 60 or "=" in value or _WORD.search(_TEXT_GROUP.sub("", value)):
+        return None
+    if "\\[" in value or "\\(" in value or value[-1] in "+-*/^_({[\\" or not _balanced(value):
+        return None  # a display cut off ("\\[ 4(6) -"), an expression left open
+    if not any(c.isdigit() or c in "\\πi" for c in value):
+        return None  # "A", "ok": not a value a MATH answer could be
+    at = start + m.start("v")
+    return value, (at, at + len(value))
+
+
+def _balanced(value: str) -> bool:
+    """Brackets close: braces with braces; ``( [`` with ``) ]`` either way (intervals such as
+    ``[-2, 3)``)."""
+    braces = round_or_square = 0
+    for c in value:
+        braces += (c == "{") - (c == "}")
+        round_or_square += (c in "([") - (c in ")]")
+        if braces < 0 or round_or_square < 0:
+            return False
+    return braces == 0 and round_or_square == 0
+
+
 def extract_math_answer(text: str, stops: Sequence[str] = ()) -> Answer:
     """The completion's final answer, searched in its committed-answer region.
 
     In order: the last box or JSON answer field, whichever comes later (``boxed``, ``json``);
     else the last explicit final-answer phrase (``final-phrase``: "The final answer is",
     "Final answer:", "Answer:"); else a last line that is only a math expression
-    (``math-line``). When nothing is found: ``none``, ``refusal`` ("cannot be determined"),
+    (``math-line``, in ``$...$`` or ``\\[...\\]``; ``last-line``, written plainly: ``1/2``,
+    ``x = 5``, ``\\frac{1}{2}``, never a sentence, an equation or a cut-off expression). When
+    nothing is found: ``none``, ``refusal`` ("cannot be determined"),
     ``unclosed-think``, or ``unclosed-boxed`` / ``empty-boxed`` when the last box is cut off or
     empty (the model failed to commit: we do not fall back to earlier text, which would credit a
     draft), ``json-null`` for an answer field that is null. A phrase naming two values ("$3$ or
@@ -361,6 +408,9 @@ def _math_answer(text: str, structured: bool = True) -> Answer:
     line = _math_line(text)
     if line is not None:
         return Answer(line[0], line[1], "math-line")
+    plain = _plain_line(text)
+    if plain is not None:
+        return Answer(plain[0], plain[1], "last-line")
     closing = _conclusion(text)
     if closing is not None:
         return Answer(closing[0], closing[1], "conclusion")
