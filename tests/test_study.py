@@ -290,6 +290,18 @@ def test_scaling_orders_models_by_size_and_pairs_neighbours(
     assert by["openai/big-70b vs openai/mid-8b"].significant
     assert not by["openai/mid-8b vs openai/small-1b"].significant
 
+    # a size recorded in the store (cothub models set / --model-size) beats the name's
+    from cothub.store import Store
+
+    db = Store(tmp_path / "s.db")
+    (named,) = {r.model for r in db.runs() if "mid-8b" in r.model}
+    db.set_model_info(named, size="13B")
+    db.close()
+    again = run_study(
+        builtin("scaling"), settings(srv, data_dir, tmp_path, ("gsm8k",), models=models)
+    )
+    assert {p.model: p.as_json()["size_b"] for p in again.points}["openai/mid-8b"] == 13.0
+
 
 # ---- complexity: the complex exemplar set is what works -------------------------------------
 

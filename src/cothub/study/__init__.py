@@ -10,7 +10,9 @@ cells graded, tests it with the exact McNemar test and Holm-corrects over the wh
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 from cothub.study.analysis import CORRECTION, Curve, CurvePoint, Delta, Point, StudyResult, analyse
 from cothub.study.execute import CellRun, StudySettings, run_grid
@@ -51,7 +53,9 @@ __all__ = [
 def run_study(spec: StudySpec, settings: StudySettings, progress: bool = False) -> StudyResult:
     """Run (or resume, or read back) every cell of ``spec``, then analyse the cells; scaling
     studies get the published hub rows of their models beside them, where they match."""
-    result = analyse(spec, run_grid(spec, settings, progress))
+    runs = run_grid(spec, settings, progress)
+    sizes = _recorded_sizes(runs, settings.store_path) if spec.analysis == "scaling" else None
+    result = analyse(spec, runs, sizes)
     if spec.analysis == "scaling":
         result = replace(result, published=tuple(_published(settings)))
     if spec.analysis == "code-reasoning":
@@ -65,6 +69,24 @@ def run_study(spec: StudySpec, settings: StudySettings, progress: bool = False) 
             summary=(*lines, *result.summary),
         )
     return result
+
+
+def _recorded_sizes(runs: Sequence[CellRun], store_path: Path | None) -> dict[str, float]:
+    """Parameters in billions by the cells' models, where ``--model-size`` or ``cothub models
+    set`` recorded them (keyed in the store by the name its runs carry)."""
+    from cothub.store import open_store
+
+    store = open_store(store_path, readonly=True)
+    try:
+        info = store.model_info()
+        out = {}
+        for r in runs:
+            known = info.get(store.run(r.run_id).model)
+            if known is not None and known.params is not None:
+                out[r.model] = known.params / 1e9
+        return out
+    finally:
+        store.close()
 
 
 HUB_CODE_COLUMNS = ("humaneval", "gsm8k", "math", "mmlu", "bbh")

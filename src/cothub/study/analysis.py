@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import random
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from cothub.scoring.stats import holm, mcnemar_exact, mean_ci, pass_at_k, wilson
@@ -46,7 +46,8 @@ class Censoring:
 
 @dataclass(frozen=True, slots=True)
 class ModelSize:
-    """Scaling: parameters in billions read from the model name; None when it names none."""
+    """Scaling: parameters in billions, as the store records them (``--model-size``) or else
+    read from the model name; None when neither says."""
 
     billions: float | None
 
@@ -306,8 +307,12 @@ def _run_rows(runs: Sequence[CellRun]) -> tuple[dict[str, object], ...]:
 # ---- the analyses --------------------------------------------------------------------------
 
 
-def analyse(spec: StudySpec, runs: Sequence[CellRun]) -> StudyResult:
-    """The study's result from its cells' runs, by the spec's analysis."""
+def analyse(
+    spec: StudySpec, runs: Sequence[CellRun], sizes: Mapping[str, float] | None = None
+) -> StudyResult:
+    """The study's result from its cells' runs, by the spec's analysis; ``sizes``: parameters
+    in billions by model where the store records them (``--model-size``), which a scaling study
+    prefers to a size read from the model's name."""
     points = _points(runs)
     curves: list[Curve] = []
     extra: list[Delta] = []
@@ -325,7 +330,7 @@ def analyse(spec: StudySpec, runs: Sequence[CellRun]) -> StudyResult:
         more, extra = _voting(runs)
         points += more
     elif spec.analysis == "scaling":
-        points = [_sized(p) for p in points]
+        points = [_sized(p, sizes or {}) for p in points]
         extra = _adjacent_sizes(points, runs)
     deltas = corrected(_contrasts(spec, runs, censored) + extra, spec.alpha)
     return StudyResult(
@@ -459,8 +464,9 @@ def model_size(model: str) -> float | None:
     return float(value) / (1000 if unit.lower() == "m" else 1)
 
 
-def _sized(p: Point) -> Point:
-    return replace(p, size=ModelSize(model_size(p.model)))
+def _sized(p: Point, recorded: Mapping[str, float]) -> Point:
+    size = recorded.get(p.model)
+    return replace(p, size=ModelSize(size if size is not None else model_size(p.model)))
 
 
 def _adjacent_sizes(points: Sequence[Point], runs: Sequence[CellRun]) -> list[Delta]:
