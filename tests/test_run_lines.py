@@ -22,7 +22,7 @@ from cothub.testing.openai_server import Choice, OpenAIStandIn, Script, running_
 ANSWER = "Let's think step by step\n3 + 4 = 7.\nThe answer is 7."
 START = re.compile(r"^cothub: run (\S+) started · model (\S+) · tasks (.+) · (\d+) items$")
 DONE = re.compile(
-    r"^cothub: run (\S+) · (\S+) done · n (\d+) · accuracy ([\d.]+)% \((\d+)/(\d+)\) · "
+    r"^cothub: run (\S+) · (\S+) done · n (\d+) · correct ([\d.]+)% \((\d+)/(\d+)\) · "
     r"unparsed (\d+) · truncated (\d+) · cached (\d+) · [\d.]+s$"
 )
 

@@ -78,7 +78,8 @@ class LineProgress:
         for t in finished:
             n = self._done[t]
             self._say(
-                f"run {self._run_id} · {t} done · n {n} · accuracy "
+                # items right of n, not the headline: BBH's is a mean over its sub-tasks
+                f"run {self._run_id} · {t} done · n {n} · correct "
                 f"{100 * self._correct[t] / n:.1f}% ({self._correct[t]}/{n}) · unparsed "
                 f"{self._unparsed[t]} · truncated {self._truncated[t]} · cached "
                 f"{self._cached[t]} · {time.perf_counter() - self._t0:.1f}s"
