@@ -18,7 +18,12 @@ import pytest
 
 from conftest import gold_of, gsm8k_items, question_of
 from cothub.errors import CothubError
-from cothub.extract.reasoning import inline_thinking, open_thinking_tail, unclosed_thinking
+from cothub.extract.reasoning import (
+    inline_thinking,
+    open_thinking_tail,
+    unclosed_thinking,
+    with_thinking,
+)
 from cothub.models import check_settings
 from cothub.models.openai_api import OpenAIBackend
 from cothub.runner import cache_key
@@ -111,7 +116,9 @@ def test_openai_reasoning_content_and_inline_think_are_kept_apart_from_the_text(
         srv.script.rules = [Rule("2+2", ["<think>two and two, not 5</think>The answer is 4."])]
         (c,) = generate(OpenAIBackend("m", "chat", srv.base_url), GenerateConfig(max_tokens=64))
     assert c.text == "<think>two and two, not 5</think>The answer is 4."  # raw text kept
-    assert c.reasoning == "two and two, not 5" and c.reasoning_tokens == 0  # none reported
+    assert c.reasoning is None and c.reasoning_tokens == 0  # the backend only translates
+    # Copied apart for reading once, as the run receives any backend's reply.
+    assert with_thinking(c).reasoning == "two and two, not 5" and with_thinking(c).text == c.text
 
 
 def test_openai_reasoning_effort_and_token_field_in_the_body(

@@ -17,6 +17,7 @@ import pytest
 from conftest import gold_of, gsm8k_items
 from cothub.data.source import DataSource
 from cothub.errors import BackendError, CothubError
+from cothub.extract.reasoning import with_thinking
 from cothub.models import make_backend, parse_model
 from cothub.models.vllm_offline import (
     INSTALL_HINT,
@@ -147,14 +148,17 @@ def test_request_outputs_become_completions_in_choice_order() -> None:
     assert first == Completion(
         text="<think>\nso 4</think>The answer is 4.",
         finish_reason="stop",
-        reasoning="so 4",
         prompt_tokens=3,
         completion_tokens=5,
         reasoning_tokens=3,
         latency_s=0.5,
     )
     assert second.text == "<think>\nhmm, 5 or" and second.finish_reason == "length"
-    assert second.reasoning == "hmm, 5 or" and second.reasoning_tokens == 3  # never closed
+    assert second.reasoning_tokens == 3  # never closed
+    # The thinking is copied apart once, as the run receives the reply (not by the backend).
+    assert (
+        with_thinking(first).reasoning == "so 4" and with_thinking(second).reasoning == "hmm, 5 or"
+    )
     assert second.prompt_tokens == 0  # the request's prompt is counted once
     (plain,) = completions_of(output([1], ("4", [9], "abort")), "", THINK_END, 0.1)
     assert plain.reasoning is None and plain.finish_reason == "error"

@@ -8,6 +8,9 @@ and chat templates that open the block inside the prompt leave only the closing 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+
+from cothub.types import Completion
 
 _OPEN = re.compile(r"<(think|thinking|reasoning)>", re.IGNORECASE)
 _CLOSE = re.compile(r"</(think|thinking|reasoning)>", re.IGNORECASE)
@@ -46,11 +49,25 @@ def unclosed_thinking(text: str) -> bool:
 def inline_thinking(text: str) -> str | None:
     """The thinking written inline in ``text`` (None when it has no thinking tags).
 
-    Backends copy it into :attr:`Completion.reasoning` for display; the text itself keeps it.
+    :func:`with_thinking` copies it into :attr:`Completion.reasoning` for display; the text
+    itself keeps it.
     """
     if _CLOSE.search(text) is None and _OPEN.search(text) is None:
         return None
     return split_thinking(text)[1]
+
+
+def with_thinking(c: Completion) -> Completion:
+    """``c`` with the thinking written inline in its text copied to ``reasoning`` (for reading;
+    never graded), unless the server returned thinking apart. Done once, as each response
+    enters the run (:mod:`cothub.run.cache`), whichever backend made it: backends only
+    translate what their server sent."""
+    if c.reasoning:
+        return c
+    thinking = inline_thinking(c.text)
+    if thinking is None:
+        return c if c.reasoning is None else replace(c, reasoning=None)
+    return replace(c, reasoning=thinking)
 
 
 def open_thinking_tail(rendered_prompt: str) -> str:

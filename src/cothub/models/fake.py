@@ -11,7 +11,6 @@ import hashlib
 from pathlib import Path
 
 from cothub.errors import CothubError
-from cothub.extract.reasoning import inline_thinking
 from cothub.testing.script import Script, apply_limits, count_tokens
 from cothub.types import ApiStyle, Completion, GenerateConfig, Prompt
 
@@ -56,7 +55,7 @@ class FakeBackend:
                 Completion(
                     text=choice.text,
                     finish_reason="length" if choice.finish_reason == "length" else "stop",
-                    reasoning=choice.reasoning or inline_thinking(choice.text),
+                    reasoning=choice.reasoning or None,
                     prompt_tokens=count_tokens(target) if not out else 0,
                     completion_tokens=count_tokens(choice.text),
                 )

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from cothub.errors import BackendError, CothubError
-from cothub.extract.reasoning import inline_thinking, open_thinking_tail
+from cothub.extract.reasoning import open_thinking_tail
 from cothub.models.batching import Gatherer
 from cothub.models.checkpoint import fingerprint, one_line
 from cothub.types import ApiStyle, Completion, FinishReason, GenerateConfig, Prompt
@@ -419,7 +419,6 @@ class HFBackend:
                 Completion(
                     text=text,
                     finish_reason=reason,
-                    reasoning=inline_thinking(text),
                     prompt_tokens=len(job.ids) if first else 0,
                     completion_tokens=used,
                     latency_s=latency,

@@ -22,7 +22,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cothub.errors import BackendError, CothubError
-from cothub.extract.reasoning import inline_thinking
 from cothub.models.base import Retryable, RetryKind
 from cothub.models.sdk_errors import (
     count,
@@ -217,8 +216,6 @@ def _completions(resp: Any, style: ApiStyle, n: int, latency: float) -> list[Com
         finish = opt_str(ch.get("finish_reason"), "finish_reason")
         if finish in _ABORTED:
             raise Retryable("server_error", f"the server cut the reply short ({finish})")
-        if reasoning is None:
-            reasoning = inline_thinking(text)
         # Usage is per request: the first choice carries it, so sums over choices stay exact.
         out.append(
             Completion(

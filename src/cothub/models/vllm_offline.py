@@ -122,7 +122,6 @@ def completions_of(
             Completion(
                 text=text,
                 finish_reason=_FINISH.get(str(choice.finish_reason), "other"),
-                reasoning=inline_thinking(text),
                 prompt_tokens=prompt_tokens if i == 0 else 0,
                 completion_tokens=len(ids),
                 reasoning_tokens=reasoning_tokens(ids, text, think_end),

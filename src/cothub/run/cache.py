@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 
+from cothub.extract.reasoning import with_thinking
 from cothub.models import Backend
 from cothub.models.base import Scorer
 from cothub.run.layers import Generator, native_n
@@ -117,8 +118,10 @@ class RunCache:
                 return hit, False
         before_send()
         self.on_send()
-        # Any text the server sent is stored, and graded as stored (lone surrogates too).
-        return [clean_completion(c) for c in await self.inner.generate(prompt, config)], True
+        # Any text the server sent is stored, and graded as stored (lone surrogates too); inline
+        # thinking is copied apart for reading here, once, whichever backend sent it.
+        got = await self.inner.generate(prompt, config)
+        return [with_thinking(clean_completion(c)) for c in got], True
 
     async def score(self, key: str, prompt: Prompt, options: Sequence[str]) -> list[float]:
         """One scoring call, its log-likelihoods committed (before the sample that uses them)."""
