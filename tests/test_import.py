@@ -419,3 +419,64 @@ def test_more_records_than_items_for_a_key_is_an_error() -> None:
     records = [rec(i, "x", question="same") for i in range(3)]
     with pytest.raises(CothubError, match=r"3 records for 2 items s/0, s/1: f.jsonl#0 \(by q"):
         match_records(one_file(*records), SAMPLES, PROMPTS)
+
+
+# ---- the replay: an import runs through the execute loop of every run ------------------------
+
+
+def test_items_sharing_one_prompt_keep_their_own_recorded_completions(
+    cli: Any, tmp_path: Path
+) -> None:
+    """Two items with the same question (and so the same prompt) but different golds, matched
+    by id to records that answer differently: each item is graded on its own record. (A backend
+    sees only the prompt and could not tell them apart; the replay sees the item.)"""
+    task = write_jsonl(tmp_path / "twins.jsonl", [
+        {"id": "a", "question": "Pick a number.", "answer": "3"},
+        {"id": "b", "question": "Pick a number.", "answer": "4"},
+    ])  # fmt: skip
+    records = write_jsonl(tmp_path / "out.jsonl", [
+        {"id": "b", "completion": "The answer is 4."},
+        {"id": "a", "completion": "The answer is 3."},
+    ])  # fmt: skip
+    r = cli("import", f"jsonl:{task}", records, "--model-name", "m",
+            "--store", tmp_path / "s.db", "--json", tmp_path / "o.json")  # fmt: skip
+    assert r.code == 0, r.err
+    head = json.loads((tmp_path / "o.json").read_text())["tasks"]["twins"]
+    assert (head["n"], head["correct"]) == (2, 2)
+    db = sqlite3.connect(tmp_path / "s.db")
+    rows = db.execute("SELECT item_id, answer, cache_key FROM samples ORDER BY item_id").fetchall()
+    assert [(i, a) for i, a, _ in rows] == [("a", "3"), ("b", "4")]
+    assert [k.rpartition("#")[2] for _, _, k in rows] == ["1", "0"]  # each its own record
+
+
+def test_an_import_sends_caches_and_leases_nothing(
+    cli: Any, data_dir: Path, tmp_path: Path
+) -> None:
+    """The replay answers every item from its record: no completion is cached (the sample row
+    holds it), no lease is taken, no request or token is counted, and the run is timed."""
+    qs = gsm8k_questions(data_dir)
+    f = write_jsonl(tmp_path / "a.jsonl", [{"question": q, "completion": "A: 1"} for q in qs[:6]])
+    r = cli(*import_args(tmp_path, data_dir, "gsm8k", f))
+    assert r.code == 0, r.err
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["strategy"] == {"name": "single"} and out["status"] == "complete"
+    assert all(v in (0, None) for v in out["usage"].values()), out["usage"]
+    assert "requests_per_item" not in out["tasks"]["gsm8k"]  # no accounting: no usage behind it
+    db = sqlite3.connect(tmp_path / "s.db")
+    assert db.execute("SELECT count(*) FROM completions").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM leases").fetchone() == (0,)
+    assert db.execute("SELECT sum(requests), count(*) FROM samples").fetchone() == (0, 6)
+    (wall,) = db.execute("SELECT wall_s FROM runs").fetchone()
+    assert wall is not None and wall >= 0
+
+
+def test_the_recorded_model_refuses_to_generate() -> None:
+    import asyncio
+
+    from cothub.models.replay import RecordedModel
+    from cothub.types import GenerateConfig
+
+    model = RecordedModel("gpt3")
+    assert model.identity == {"provider": "import", "model": "gpt3"}
+    with pytest.raises(CothubError, match="import/gpt3 holds recorded completions only"):
+        asyncio.run(model.generate(Prompt(style="completions", text="x"), GenerateConfig(8)))

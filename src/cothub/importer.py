@@ -1,8 +1,10 @@
 """``cothub import``: score completions produced elsewhere and store them as a run.
 
-Published model outputs (a JSON or JSONL file of records) are matched to dataset items, graded
-by the task's own grader against the dataset's gold, and stored like any run, so they can be
-re-scored and compared with runs made here. No model is called.
+Published model outputs (a JSON or JSONL file of records) are matched to dataset items; then
+the import is an ordinary run (plan -> manifest -> the one execute loop -> summary) whose
+strategy replays each item's record (:mod:`cothub.strategies.replay`): graded by the task's own
+grader against the dataset's gold, stored like any run, re-scored and compared like one. No
+model is called: this module reads files and matches records; nothing else.
 
 Matching never guesses. A record matches an item by, in order: its prompt (equal to the task's
 rendered completion-style prompt), its id (equal to the item id, or with ``@index`` its position
@@ -14,6 +16,7 @@ are reported and left out; two records for one item are an error.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -21,7 +24,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn, get_args
 
@@ -29,11 +32,12 @@ from cothub import __version__
 from cothub.api import write_json
 from cothub.data.source import DataSource
 from cothub.errors import CothubError
-from cothub.run import RunConfig, RunResult, TaskPlan, Usage, plan, run_id_of, task_entry
-from cothub.scoring.metrics import summarize
+from cothub.models.replay import RecordedModel
+from cothub.run import RunConfig, Runner, RunResult, TaskPlan, plan, task_manifest
 from cothub.store import clean_text, open_store
+from cothub.strategies.replay import Recorded, Replay
 from cothub.tasks import PromptOptions
-from cothub.types import Completion, FinishReason, Grade, Prompt, Sample, SampleRecord
+from cothub.types import Completion, FinishReason, ModelId, Prompt, RunManifest, Sample
 
 INDEX = "@index"
 """``--id-field @index``: a record's 0-based position in its file is its item index."""
@@ -617,7 +621,8 @@ def import_completions(
     store_path: Path | None = None,
     json_path: Path | None = None,
 ) -> ImportReport:
-    """Match, grade and store imported completions as one run; nothing calls a model.
+    """Match imported completions to items, then run them through the execute loop of every
+    run (plan -> manifest -> replay -> summary), stored as one run; nothing calls a model.
 
     ``json_path`` receives the same shape as ``cothub run --json`` (:meth:`RunResult.as_json`).
     """
@@ -629,8 +634,8 @@ def import_completions(
         read_file(p, i, config.fields, p.name if names.count(p.name) == 1 else str(p))
         for i, p in enumerate(config.files)
     ]
-    data = DataSource.resolve(data_dir)
-    p = _plan(config, data)
+    run = _run_config(config)
+    p = plan(run, DataSource.resolve(data_dir), "completions")[0]
     prompts = {s.id: p.prompter.render(s) for s in p.samples}
     matching = match_records(files, p.samples, prompts, config.fields.id == INDEX)
     if not matching.matches:
@@ -640,45 +645,16 @@ def import_completions(
             "check the task, --format and the --*-field options"
         )
     stops = _stops(config, p, prompts)
-
-    def graded(m: Match) -> SampleRecord:
-        return _graded(p, m, prompts[m.sample.id], files[m.record.file], stops)
-
-    if p.task.slow_grader:  # symbolic or sandboxed grading: in worker threads, in order
-        from cothub.scoring.code import judge_many
-
-        records = judge_many(graded, matching.matches)
-    else:
-        records = [graded(m) for m in matching.matches]
-    man = _manifest(config, p, files, matching)
-    man["import"]["stop"] = {  # type: ignore[index]
-        "sequences": stops,
-        "source": "--stop" if config.stop else "off" if config.stop == () else "task",
-        "cut": sum(
-            len(r.completion.text) < len(m.record.completion)
-            for r, m in zip(records, matching.matches, strict=True)
-        ),
-    }
-    if config.fields.gold is not None:  # which gold was graded against, and how often it moved
-        man["import"]["gold"] = {  # type: ignore[index]
-            "field": config.fields.gold,
-            "differs_from_dataset": sum(m.record.gold != m.sample.gold for m in matching.matches),
-        }
-    run_id = run_id_of(man)
-    model = f"import/{config.model_name}"
-    summaries = summarize(p.task.name, records, p.task.aggregate, p.task.breakdowns)
+    replayed, recorded = _replayed(p, matching, files, prompts, stops)
+    man = _manifest(config, p, files, matching, stops, recorded)
     store = open_store(store_path)
     try:
-        # Local paths are provenance, not identity: the same bytes give the same run anywhere.
-        paths = {"paths": [str(f.path.resolve()) for f in files], "started_at": time.time()}
-        store.begin_run(run_id, model, [p.task.name], {**man, **paths})
-        store.record(run_id, records)
-        store.finish_run(run_id, "complete", {k: v.as_json() for k, v in summaries.items()})
+        replay = replace(run, strategy=Replay(recorded))
+        runner = Runner(RecordedModel(config.model_name), store, replay)
+        result = asyncio.run(runner.run([replayed], man))
     finally:
         store.close()
-    result = RunResult(
-        run_id, model, summaries, {p.task.name: p.fmt}, Usage(), time.perf_counter() - started
-    )
+    result = replace(result, wall_s=time.perf_counter() - started)  # reading files included
     if json_path is not None:
         write_json(json_path, result.as_json())
     return ImportReport(
@@ -691,11 +667,12 @@ def import_completions(
     )
 
 
-def _plan(config: ImportConfig, data: DataSource) -> TaskPlan:
-    """The task's samples and completion-style prompter, resolved exactly as ``run`` does."""
+def _run_config(config: ImportConfig) -> RunConfig:
+    """The run an import is: the task's completion-style prompts, every item, one completion
+    each (replayed, not generated); resolved exactly as ``run`` resolves its own."""
     if config.task.strip().lower() == "hub":
         raise CothubError("import one benchmark at a time (gsm8k, bbh, bbh/snarks, ...), not hub")
-    run = RunConfig(
+    return RunConfig(
         tasks=(config.task,),
         format=config.format,
         options=PromptOptions(style="completions"),
@@ -704,30 +681,42 @@ def _plan(config: ImportConfig, data: DataSource) -> TaskPlan:
         max_tokens=None,
         temperature=0.0,
     )
-    return plan(run, data, "completions")[0]
 
 
-def _graded(
-    p: TaskPlan, m: Match, rendered: Prompt, source: SourceFile, stops: Sequence[str]
-) -> SampleRecord:
-    r = m.record
-    prompt = rendered if r.prompt is None else Prompt(style="completions", text=r.prompt)
-    text = clean_text(r.completion)  # graded as stored: a lone surrogate becomes U+FFFD
-    text = cut_at_stop(text, stops)
-    sample = m.sample  # the record's own gold and options, when given (--gold-field, ...)
-    if r.gold is not None:
-        sample = dataclasses.replace(sample, gold=r.gold)
-    if r.choices is not None:
-        sample = dataclasses.replace(sample, choices=r.choices)
-    return SampleRecord(
-        task=p.task.name,
-        sample=sample,
-        prompt=prompt,
-        completion=Completion(text=text, finish_reason=r.finish_reason),
-        grade=_grade(p, sample, text, r),
-        # No cache entry stands behind an imported completion; the key names its source record.
-        cache_key=f"import:{source.sha256}#{r.index}",
-    )
+def _replayed(
+    p: TaskPlan,
+    matching: Matching,
+    files: Sequence[SourceFile],
+    prompts: Mapping[str, Prompt],
+    stops: Sequence[str],
+) -> tuple[TaskPlan, dict[str, Recorded]]:
+    """The plan of the matched items (each with the record's own gold, options and prompt where
+    it has them) and each item's recorded completion, keyed by item id."""
+    samples: list[Sample] = []
+    own: dict[str, Prompt] = {}
+    recorded: dict[str, Recorded] = {}
+    for m in matching.matches:
+        r, sample = m.record, m.sample
+        if r.gold is not None:  # the record's own gold and options (--gold-field, ...)
+            sample = dataclasses.replace(sample, gold=r.gold)
+        if r.choices is not None:
+            sample = dataclasses.replace(sample, choices=r.choices)
+        samples.append(sample)
+        own[sample.id] = (
+            prompts[sample.id] if r.prompt is None
+            else Prompt(style="completions", text=r.prompt)
+        )  # fmt: skip
+        # Graded as stored: a lone surrogate becomes U+FFFD; cut where a server would have.
+        text = cut_at_stop(clean_text(r.completion), stops)
+        recorded[sample.id] = Recorded(
+            Completion(text=text, finish_reason=r.finish_reason),
+            # No cache entry stands behind an imported completion; the key names its record.
+            key=f"import:{files[r.file].sha256}#{r.index}",
+            answer=r.answer,
+            has_answer=r.has_answer,
+        )
+    render: Callable[[Sample], Prompt] = lambda s: own[s.id]  # noqa: E731
+    return replace(p, samples=samples, prompter=replace(p.prompter, render=render)), recorded
 
 
 def cut_at_stop(text: str, stops: Sequence[str]) -> str:
@@ -744,22 +733,6 @@ def cut_at_stop(text: str, stops: Sequence[str]) -> str:
     return text[:end]
 
 
-def _grade(p: TaskPlan, sample: Sample, text: str, r: Record) -> Grade:
-    """The task's grade of the completion, or of the record's ``--answer-field`` answer.
-
-    An answer field is graded as a structured answer (``{"answer": ...}``, which every task's
-    extractor reads first), so the task's own normalisation and equivalence apply; its method
-    is ``answer-field`` and it has no span in the completion. A null/empty one is unparsed.
-    """
-    if not r.has_answer:
-        return p.task.grade(sample, text, p.fmt)
-    if r.answer is None:
-        return Grade(False, None, "answer-field-empty")
-    graded = p.task.grade(sample, json.dumps({"answer": r.answer}), p.fmt)
-    method = "answer-field" if graded.answer is not None else "answer-field-unparsed"
-    return dataclasses.replace(graded, method=method, span=None)
-
-
 def _stops(config: ImportConfig, p: TaskPlan, prompts: Mapping[str, Prompt]) -> list[str]:
     """The stop sequences to apply: ``--stop``, else the task's completion-style ones."""
     if config.stop is not None:
@@ -771,27 +744,44 @@ def _stops(config: ImportConfig, p: TaskPlan, prompts: Mapping[str, Prompt]) -> 
 
 
 def _manifest(
-    config: ImportConfig, p: TaskPlan, files: Sequence[SourceFile], matching: Matching
-) -> dict[str, object]:
-    """Everything that can move the numbers; its hash is the run id."""
-    return {
-        "model": {"provider": "import", "model": config.model_name},
-        "tasks": {
-            p.task.name: {
-                **task_entry(p),
-                "items": len(matching.matches),
-                "dataset_items": len(p.samples),
-            }
+    config: ImportConfig,
+    p: TaskPlan,
+    files: Sequence[SourceFile],
+    matching: Matching,
+    stops: Sequence[str],
+    recorded: Mapping[str, Recorded],
+) -> RunManifest:
+    """Everything that can move the numbers (the files and how they matched, not generation
+    settings); its hash is the run id."""
+    info: dict[str, object] = {
+        "files": [_file_manifest(f, matching) for f in files],
+        "matched": len(matching.matches),
+        "unmatched": len(matching.unmatched),
+        "uncovered": len(p.samples) - len(matching.matches),
+        "stop": {
+            "sequences": list(stops),
+            "source": "--stop" if config.stop else "off" if config.stop == () else "task",
+            "cut": sum(
+                len(recorded[m.sample.id].completion.text) < len(m.record.completion)
+                for m in matching.matches
+            ),
         },
-        "import": {
-            "files": [_file_manifest(f, matching) for f in files],
-            "matched": len(matching.matches),
-            "unmatched": len(matching.unmatched),
-            "uncovered": len(p.samples) - len(matching.matches),
-        },
-        "prompt_style": "completions",
-        "grader": "cothub/" + __version__,
     }
+    if config.fields.gold is not None:  # which gold was graded against, and how often it moved
+        info["gold"] = {
+            "field": config.fields.gold,
+            "differs_from_dataset": sum(m.record.gold != m.sample.gold for m in matching.matches),
+        }
+    entry = replace(task_manifest(p), items=len(matching.matches), dataset_items=len(p.samples))
+    return RunManifest(
+        model=ModelId("import", config.model_name),
+        tasks=((p.task.name, entry),),
+        prompt_style="completions",
+        grader="cothub/" + __version__,
+        import_info=info,
+        # Local paths are provenance, not identity: the same bytes give the same run anywhere.
+        paths=tuple(str(f.path.resolve()) for f in files),
+    )
 
 
 def _file_manifest(f: SourceFile, matching: Matching) -> dict[str, object]:

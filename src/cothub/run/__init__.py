@@ -11,10 +11,21 @@
 - :mod:`cothub.run.execute`: the :class:`Runner`, one loop in which the strategy solves each
   item, graded and committed as it finishes;
 - :mod:`cothub.run.summary`: per-task summaries.
+
+``cothub import`` is a run too: its plan holds the matched items, its manifest the source files,
+and its strategy (:mod:`cothub.strategies.replay`) answers each item with its recorded
+completion through the same loop, so an import is stored, graded and summarised as runs are.
 """
 
 from cothub.run.execute import Runner
-from cothub.run.manifest import cache_key, cache_key_of, manifest, run_id_of, score_key, task_entry
+from cothub.run.manifest import (
+    cache_key,
+    cache_key_of,
+    manifest,
+    run_id_of,
+    score_key,
+    task_manifest,
+)
 from cothub.run.plan import TaskPlan, plan
 from cothub.run.spec import (
     ItemFailed,
@@ -44,5 +55,5 @@ __all__ = [
     "plan",
     "run_id_of",
     "score_key",
-    "task_entry",
+    "task_manifest",
 ]

@@ -193,11 +193,16 @@ class ItemRequests:
         """Requests this item counts (see the module docstring)."""
         self._asked: set[str] = set()
         self._scored = False
+        """A scoring call was sent for it."""
+        self._scores_read = False
+        """Option scores were asked for (sent or served)."""
 
     @property
     def cached(self) -> bool:
-        """No request this item used was sent by this run."""
-        return not self._scored and self.cache.fresh.isdisjoint(self._asked)
+        """Every request this item used was answered without being sent by this run (False
+        when it used none: a replayed import was never served from the cache)."""
+        used = bool(self._asked) or self._scores_read
+        return used and not self._scored and self.cache.fresh.isdisjoint(self._asked)
 
     async def generate(self, prompt: Prompt, config: GenerateConfig) -> list[Completion]:
         """``SolveContext.generate``: served, or sent once and kept for the store."""
@@ -223,6 +228,7 @@ class ItemRequests:
         chosen = tuple(options)
         key = self.key if chosen == self.options else score_key(cache.backend, self.prompt, chosen)
         self.requests += 1
+        self._scores_read = True
         hit = cache.scores.get(key)
         if hit is not None:
             return hit

@@ -35,11 +35,12 @@ from cothub.run.plan import TaskPlan
 from cothub.run.spec import ItemFailed, NoProgress, Progress, RunConfig, RunResult, Usage, warn
 from cothub.store import Store
 from cothub.store.shards import record_shard
-from cothub.strategies.base import Outcome, SolveContext, Strategy
+from cothub.strategies.base import Outcome, Replays, SolveContext, Strategy
 from cothub.types import (
     GenerateConfig,
     Grade,
     Prompt,
+    RunManifest,
     Sample,
     SampleRecord,
     TaskSummary,
@@ -124,12 +125,16 @@ class Runner:
         self.store = store
         self.config = config
         self.progress = progress or NoProgress()
-        self.usage = Usage(min_concurrency=config.concurrency)
         self._limiter = Limiter(config.limits, config.concurrency)
         self._records: list[SampleRecord] = []
         self._failure: BaseException | None = None
         self._model = str(backend.identity["model"])
         self._strategy = execution_strategy(config)  # the manifest records config's, as ever
+        self._replays = isinstance(self._strategy, Replays)
+        """Completions recorded elsewhere (``cothub import``): nothing is sent, looked up,
+        leased or cached, nothing is accounted, and each item is keyed by its source."""
+        # No request is ever in flight in a replay: its fewest allowed is 0, as imports said.
+        self.usage = Usage(min_concurrency=0 if self._replays else config.concurrency)
         prices = config.prices or load_prices()
         priced_as = f"{backend.identity.get('provider')}/{self._model}"
         self._price = prices.lookup(priced_as)
@@ -154,9 +159,16 @@ class Runner:
     def _say(self, line: str) -> None:
         self.warn(line)
 
-    async def run(self, plans: Sequence[TaskPlan]) -> RunResult:
+    async def run(
+        self, plans: Sequence[TaskPlan], manifest: RunManifest | None = None
+    ) -> RunResult:
+        """Run every item of ``plans`` (those not stored yet) and summarise the run.
+
+        ``manifest``: what the run records of itself, when its maker knows more than the plans
+        say (an import's source files); None: the manifest of ``plans`` and the config.
+        """
         started = time.perf_counter()
-        run_id, model = self._begin(plans)
+        run_id, model = self._begin(plans, manifest)
         chosen = self._held(run_id, plans)
         self.progress.begun(run_id, [p.task.name for p, _ in chosen], self._records)
         status = "failed"
@@ -183,7 +195,9 @@ class Runner:
             tuple(self._failed),
         )
 
-    def _begin(self, plans: Sequence[TaskPlan]) -> tuple[str, str]:
+    def _begin(
+        self, plans: Sequence[TaskPlan], given: RunManifest | None = None
+    ) -> tuple[str, str]:
         """Refuse what cannot run, record the run (manifest, start time), set up the budget;
         (run id, ``provider/model``)."""
         if self.config.scoring == "loglikelihood" and not isinstance(self.backend, Scorer):
@@ -195,7 +209,7 @@ class Runner:
             check_settings(str(self.backend.identity.get("provider")), p.config)
         # Cache entries older releases made of malformed replies are dropped, once per store.
         self.store.repair_poisoned()
-        man = run_manifest(plans, self.backend, self.config)
+        man = given or run_manifest(plans, self.backend, self.config)
         run_id = man.run_id
         model = man.model.name
         # Timed: this invocation's wall time is saved as it goes, so a killed one keeps it.
@@ -253,11 +267,15 @@ class Runner:
     def _summarize(self, plans: Sequence[TaskPlan]) -> dict[str, TaskSummary]:
         from cothub.run.summary import summaries  # metrics: not needed before the first request
 
-        return summaries(plans, self._records, self.config.strategy, self._price)
+        return summaries(
+            plans, self._records, self.config.strategy, self._price, accounted=not self._replays
+        )
 
     def _item(self, p: TaskPlan, s: Sample) -> _Item:
         prompt = p.prompter.render(s)
         first = self._strategy.first_config(p.config)
+        if isinstance(self._strategy, Replays):
+            return _Item(p, s, prompt, first, self._strategy.source_key(s))
         if self.config.scoring == "generate":
             return _Item(p, s, prompt, first, cache_key(self.backend, prompt, first))
         options = tuple(p.task.choices(s, p.fmt) or ())
@@ -293,8 +311,9 @@ class Runner:
         """Blocks of items into ``feed``, their first requests looked up in the cache in one
         query: a first block the size of the pool, so that requests go out before the rest is
         even rendered, then larger ones."""
-        prefetch = (
-            self._cache.prefetch if self.config.scoring == "generate"
+        prefetch: Callable[[Iterator[str]], bool] = (
+            (lambda keys: False) if self._replays
+            else self._cache.prefetch if self.config.scoring == "generate"
             else self._cache.prefetch_scores
         )  # fmt: skip
         try:
@@ -316,7 +335,7 @@ class Runner:
     async def _worker(self, run_id: str, feed: _Feed) -> None:
         # A worker takes the next item the moment its last one finished: N stay in flight.
         queue, waiting, cache = feed.queue, feed.waiting, self._cache
-        leases = self.config.scoring == "generate"
+        leases = self.config.scoring == "generate" and not self._replays
         while self._failure is None:
             if not queue:
                 if not feed.finished:

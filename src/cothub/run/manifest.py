@@ -19,12 +19,9 @@ from cothub.tasks import task_params
 from cothub.types import GenerateConfig, ModelId, Prompt, RunManifest, StrategyId, TaskManifest
 
 
-def task_entry(p: TaskPlan) -> dict[str, object]:
-    """What a run's manifest records of one task: version, format, exemplars, data hashes."""
-    return _task_manifest(p).as_json()
-
-
-def _task_manifest(p: TaskPlan, config: RunConfig | None = None) -> TaskManifest:
+def task_manifest(p: TaskPlan, config: RunConfig | None = None) -> TaskManifest:
+    """What a run's manifest records of one task: version, format, exemplars, data hashes (and,
+    given the run's config, its selection and settings; imports record none)."""
     params = task_params(p.task)
     return TaskManifest(
         version=p.task.version,
@@ -64,7 +61,7 @@ def run_manifest(plans: Sequence[TaskPlan], backend: Backend, config: RunConfig)
     """Everything that can move the numbers. Its hash (minus timestamps) is the run id."""
     return RunManifest(
         model=model_id(backend.identity),
-        tasks=tuple((p.task.name, _task_manifest(p, config)) for p in plans),
+        tasks=tuple((p.task.name, task_manifest(p, config)) for p in plans),
         prompt_style=config.options.style,
         grader="cothub/" + __version__,
         selection=(config.limit, config.seed),

@@ -19,22 +19,24 @@ from cothub.types import SampleRecord, TaskSummary
 
 def summaries(
     plans: Sequence[TaskPlan], records: Sequence[SampleRecord], strategy: Strategy,
-    price: Price | None,
+    price: Price | None, accounted: bool = True,
 ) -> dict[str, TaskSummary]:  # fmt: skip
-    """``{task: headline, "task/subset": ..., ...}`` for every task with records."""
+    """``{task: headline, "task/subset": ..., ...}`` for every task with records; ``accounted``:
+    with token and cost accounting (not for imports, whose records carry no usage)."""
     by_task: dict[str, list[SampleRecord]] = {}
     for r in records:
         by_task.setdefault(r.task, []).append(r)
     out: dict[str, TaskSummary] = {}
     for p in plans:
         if p.task.name in by_task:
-            out.update(_task_summaries(p, by_task[p.task.name], strategy, price))
+            out.update(_task_summaries(p, by_task[p.task.name], strategy, price, accounted))
     return out
 
 
 def _task_summaries(
-    p: TaskPlan, records: list[SampleRecord], strategy: Strategy, price: Price | None
-) -> dict[str, TaskSummary]:
+    p: TaskPlan, records: list[SampleRecord], strategy: Strategy, price: Price | None,
+    accounted: bool,
+) -> dict[str, TaskSummary]:  # fmt: skip
     # Dataset order, not arrival order: float sums must not depend on timing.
     order = {s.id: i for i, s in enumerate(p.samples)}
     recs = sorted(records, key=lambda r: order[r.sample.id])
@@ -43,6 +45,6 @@ def _task_summaries(
     part[p.task.name] = replace(
         part[p.task.name],
         sections=tuple(sections.items()),
-        accounting=accounting([ItemUsage.of(r) for r in recs], price),
+        accounting=accounting([ItemUsage.of(r) for r in recs], price) if accounted else None,
     )
     return part

@@ -135,6 +135,17 @@ class ShapesPrompts(Protocol):
         ...
 
 
+@runtime_checkable
+class Replays(Protocol):
+    """Optional: a strategy whose completions exist already (``cothub import``). It sends no
+    request, so the runner looks nothing up, leases nothing and caches nothing for its items,
+    and stores each sample under the key the strategy names (its source record)."""
+
+    def source_key(self, sample: Sample) -> str:
+        """The key ``sample``'s stored row names."""
+        ...
+
+
 # ---- shared helpers ------------------------------------------------------------------------------
 
 
