@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -22,6 +22,9 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_exc  # type: ignore[no-redef]
 
 from cothub.errors import CothubError, harmless, redact
+
+if TYPE_CHECKING:
+    from cothub.run import RunConfig, RunResult
 
 app = typer.Typer(
     name="cothub",
@@ -302,7 +305,6 @@ def run(
     Exit codes: 0 done, 2 bad input, an unusable server or items that failed every retry
     (re-run the same command to resume), 3 stopped by --max-cost.
     """
-    from cothub.api import evaluate as evaluate_here
     from cothub.cost import check_priced, load_prices
     from cothub.ratelimit import RateLimits
     from cothub.run import RetryPolicy, RunConfig
@@ -369,11 +371,8 @@ def run(
 
             write_json(json_path, {"plan": [e.as_json() for e in estimates]})
         return
-    from rich.console import Console
-
-    from cothub.api import preflight, write_json
+    from cothub.api import preflight
     from cothub.models import parse_model
-    from cothub.report.tables import summary_table, usage_line
 
     model_args = _model_args(model_arg or [])
     # Every model checked (spec, key, script, model folder, settings) before the first runs.
@@ -382,6 +381,36 @@ def run(
         check_priced(price_table, specs)
     # The model's, not the run's (no run id changes), named as its runs are: provider/name.
     _describe(store, [str(parse_model(s)) for s in specs], described)
+    results = _evaluate_each(
+        config, specs, base_url, data_dir, store, json_path, model_args, replica_url or [], ray
+    )
+    for r in results if judge is not None else []:  # a second opinion, beside the headline
+        _judge_pass(
+            r.run_id, str(judge), judge_base_url, store, prices, json_path, timeout_s=timeout,
+            concurrency=concurrency, retry=RetryPolicy(max_retries=max_retries, base_s=backoff),
+        )  # fmt: skip
+    _exit_for(results, max_cost)
+
+
+def _evaluate_each(
+    config: RunConfig,
+    specs: list[str],
+    base_url: str | None,
+    data_dir: Path | None,
+    store: Path | None,
+    json_path: Path | None,
+    model_args: dict[str, str],
+    replica_urls: list[str],
+    ray: str | None,
+) -> list[RunResult]:
+    """Each model's run in turn, its table, usage line and extraction warnings printed as it
+    ends; ``--json`` gets one run's shape, or ``{"runs": [...]}`` for several models."""
+    from rich.console import Console
+
+    from cothub.api import evaluate as evaluate_here
+    from cothub.api import write_json
+    from cothub.report.tables import summary_table, usage_line
+
     console = Console()
     results = []
     if ray is not None:  # requests as Ray tasks; this process alone writes the store
@@ -400,7 +429,7 @@ def run(
             json_path=json_path if len(specs) == 1 else None,
             show_progress=True,  # a bar on a terminal, plain lines in a log (local or --ray)
             model_args=model_args,
-            replica_urls=replica_url or [],
+            replica_urls=replica_urls,
         )
         results.append(result)
         out = result.as_json()
@@ -411,11 +440,12 @@ def run(
     if json_path is not None and len(specs) > 1:
         # Several models: one entry per model, each of the single-model shape.
         write_json(json_path, {"runs": [r.as_json() for r in results]})
-    for r in results if judge is not None else []:  # a second opinion, beside the headline
-        _judge_pass(
-            r.run_id, str(judge), judge_base_url, store, prices, json_path, timeout_s=timeout,
-            concurrency=concurrency, retry=RetryPolicy(max_retries=max_retries, base_s=backoff),
-        )  # fmt: skip
+    return results
+
+
+def _exit_for(results: list[RunResult], max_cost: float | None) -> None:
+    """Exit 0 only when every run is complete: 2 for failed items or an unfinished run (the same
+    command resumes), 3 when --max-cost stopped one; one line says which and what to do."""
     stopped = [r for r in results if r.status == "stopped"]
     failed = [r for r in results if r.failed]
     unfinished = [r for r in results if r.status not in ("complete", "stopped") and not r.failed]
@@ -435,8 +465,8 @@ def run(
     if stopped:
         spent = ", ".join(f"run {r.run_id} has cost ${r.usage.cost_usd or 0:.4f}" for r in stopped)
         typer.echo(
-            f"cothub: --max-cost ${max_cost:g} reached ({spent}); finished samples are saved, "
-            "re-run with a higher --max-cost to resume",
+            f"cothub: --max-cost ${max_cost or 0:g} reached ({spent}); finished samples are "
+            "saved, re-run with a higher --max-cost to resume",
             err=True,
         )
         raise SystemExit(3)
