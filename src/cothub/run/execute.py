@@ -409,7 +409,8 @@ class Runner:
             cached=requests.cached,
             steps=outcome.steps,
             stats=outcome.stats,
-            requests=requests.requests,
+            # A replayed completion took requests elsewhere, how many is not known.
+            requests=None if self._replays else requests.requests,
         )
         self.usage.cached += rec.cached
         self._write(
