@@ -139,6 +139,10 @@ class Answer:
     """Character offsets of the answer in the completion text that was searched."""
     method: str = "none"
     """Which rule found it (``final-phrase``, ``last-number``, ``boxed``, ...) or why none."""
+    alternative: Answer | None = None
+    """What a second rule read in the same completion (the published strict rule, or the last
+    number of the answer region), for the scorer to flag a ``disagreement`` where the two would
+    be graded differently; None: no second reading."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from cothub.errors import CothubError
 from cothub.extract.code import solution_program
 from cothub.sandbox import Limits, SandboxUnavailable
 from cothub.sandbox.judge import run_tests
-from cothub.types import Grade
+from cothub.types import Answer, Grade
 
 __all__ = ["CHECK", "Problem", "judge", "judge_many", "message_of"]
 
@@ -60,18 +60,30 @@ def judge(problem: Problem, reply: str, limits: Limits) -> Grade:
     Where the sandbox cannot be isolated the verdict is ``sandbox-refused`` with the reason
     (nothing runs); a run refuses before its first request instead (the task checks first).
     """
+    return score_program(problem, extract_program(problem, reply), limits)
+
+
+def extract_program(problem: Problem, reply: str) -> Answer:
+    """The program a reply commits to (its ``value``), built as :mod:`cothub.extract.code`
+    builds it; None with the reason as ``method`` when there is none."""
     code = solution_program(problem.prompt, reply, problem.entry_point)
-    if code.program is None:
-        return Grade(False, None, code.method, check=CHECK)
+    return Answer(code.program, None, code.method)
+
+
+def score_program(problem: Problem, answer: Answer, limits: Limits) -> Grade:
+    """The verdict on an extracted program: the problem's tests, run in the sandbox."""
+    if answer.value is None:
+        return Grade(False, None, answer.method, check=CHECK)
+    program = answer.value
     try:
         with _CPUS:
-            run = run_tests(code.program, problem.tests, f"check({problem.entry_point})", limits)
+            run = run_tests(program, problem.tests, f"check({problem.entry_point})", limits)
     except SandboxUnavailable as e:
-        return Grade(False, code.program, "sandbox-refused", check=f"{CHECK}: {e}")
+        return Grade(False, program, "sandbox-refused", check=f"{CHECK}: {e}")
     except OSError as e:  # no process could start at all: the machine, not the model
         raise CothubError(f"cannot start the Python sandbox: {e}") from e
     check = CHECK if run.verdict == "passed" else f"{CHECK}: {run.message or run.verdict}"
-    return Grade(run.verdict == "passed", code.program, run.verdict, check=check)
+    return Grade(run.verdict == "passed", program, run.verdict, check=check)
 
 
 def message_of(grade: Grade) -> str:

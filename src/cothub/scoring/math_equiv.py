@@ -43,7 +43,7 @@ from typing import Any
 
 from cothub.errors import CothubError
 from cothub.extract.latex import extract_math_answer, matching_brace
-from cothub.types import Grade
+from cothub.types import Answer, Grade
 
 # ---------------------------------------------------------------------------------------------
 # Normalisation (string level)
@@ -599,16 +599,13 @@ def math_equal(pred: str, gold: str, timeout_s: float = 5.0) -> tuple[bool, str]
     return verdict.equal, verdict.check
 
 
-def grade_math(
-    completion: str, gold: str, timeout_s: float = 5.0, stops: Sequence[str] = ()
-) -> Grade:
-    """Grade one MATH completion: extract the final answer from its committed-answer region
-    (:func:`~cothub.extract.latex.extract_math_answer`; ``span`` indexes ``completion``), compare.
+def score_math(answer: Answer, gold: str, timeout_s: float = 5.0) -> Grade:
+    """The verdict on an extracted MATH answer (:func:`~cothub.extract.latex.extract_math_answer`:
+    the final answer of the committed-answer region, ``span`` indexing the completion).
 
     ``disagreement`` is True when math-verify and the normalised-string check disagree, so a
     verdict that rests on one of them alone can be audited.
     """
-    answer = extract_math_answer(completion, stops)
     if answer.value is None:
         return Grade(False, None, answer.method)
     verdict = _decide(answer.value, gold, timeout_s, audit=True)
@@ -620,3 +617,10 @@ def grade_math(
         verdict.check,
         verdict.disagreement,
     )
+
+
+def grade_math(
+    completion: str, gold: str, timeout_s: float = 5.0, stops: Sequence[str] = ()
+) -> Grade:
+    """Grade one MATH completion: :func:`score_math` of its extracted final answer."""
+    return score_math(extract_math_answer(completion, stops), gold, timeout_s)

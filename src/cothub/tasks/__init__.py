@@ -27,7 +27,7 @@ from cothub.data.source import DataSource
 from cothub.errors import CothubError
 from cothub.prompts.format import PromptFormat
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
-from cothub.types import Grade, Sample
+from cothub.types import Answer, Grade, Sample
 
 __all__ = [
     "GROUPS",
@@ -304,6 +304,12 @@ class _Variant(Task):
 
     def choices(self, sample: Sample, fmt: PromptFormat | str) -> list[str] | None:
         return self.base.choices(sample, fmt)
+
+    def extract_answer(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Answer:
+        return self.base.extract_answer(sample, text, fmt)
+
+    def score(self, sample: Sample, answer: Answer, fmt: PromptFormat | str = "") -> Grade:
+        return self.base.score(sample, answer, fmt)
 
     def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
         return self.base.grade(sample, text, fmt)

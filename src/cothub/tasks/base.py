@@ -13,7 +13,7 @@ from typing import Literal, TypeVar
 from cothub.data.source import DataSource
 from cothub.errors import CothubError
 from cothub.prompts.format import PromptFormat
-from cothub.types import ApiStyle, Grade, Prompt, Sample
+from cothub.types import Answer, ApiStyle, Grade, Prompt, Sample
 
 Aggregate = Literal["micro", "macro", "harmonic"]
 Selection = Literal["random", "complexity"]
@@ -149,10 +149,25 @@ class Task(ABC):
         options to score in that format (free-form answers, chain-of-thought prompts)."""
         return None
 
-    @abstractmethod
-    def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
-        """Extract the answer from a completion and judge it against ``sample.gold``.
+    def extract_answer(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Answer:
+        """The answer a completion commits to (value, span, the rule that found it, and a second
+        rule's reading where the task checks one), read as the task's grader reads it.
 
-        ``fmt`` is the prompt format the completion answered (answer-only and chain-of-thought
-        completions are checked against different published rules); empty means the default.
+        ``sample`` gives what reading may need (its options, its sub-task); ``fmt`` is the
+        prompt format the completion answered (answer-only and chain-of-thought completions
+        follow different published rules); empty means the default.
         """
+        raise NotImplementedError(f"{self.name} grades in one step; call grade")
+
+    def score(self, sample: Sample, answer: Answer, fmt: PromptFormat | str = "") -> Grade:
+        """The verdict on an extracted answer against ``sample.gold``: correct, the check that
+        decided, and a disagreement where the answer's second reading would be judged otherwise."""
+        raise NotImplementedError(f"{self.name} grades in one step; call grade")
+
+    def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
+        """Extract the answer from a completion and judge it: ``score(extract_answer(text))``.
+
+        A task implements :meth:`extract_answer` and :meth:`score` (every built-in one does), or
+        overrides this method alone when its verdict cannot be split in two.
+        """
+        return self.score(sample, self.extract_answer(sample, text, fmt), fmt)

@@ -48,7 +48,7 @@ from cothub.errors import CothubError
 from cothub.extract.reasoning import strip_thinking
 from cothub.prompts import ZEROSHOT_COT, PromptFormat
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
-from cothub.types import Grade, Message, Prompt, Sample
+from cothub.types import Answer, Grade, Message, Prompt, Sample
 
 TASK_NAMES = (
     "boardgame_qa",
@@ -237,11 +237,15 @@ class BBEH(Task):
 
         return Prompter(render, "none", sha256_text(INSTRUCTION))
 
-    def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
+    def extract_answer(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Answer:
         body = strip_thinking(text)
         if body is None:
-            return Grade(False, None, "unclosed-thinking", check="bbeh-evaluate")
+            return Answer(None, None, "unclosed-thinking")
         answer, found = extract_bbeh(body)
-        correct = fuzzy_match(answer, reference_bbeh(sample.gold))
-        method = "answer-prefix" if found else "no-prefix"
-        return Grade(correct, answer if answer else None, method, check="bbeh-evaluate")
+        return Answer(answer or None, None, "answer-prefix" if found else "no-prefix")
+
+    def score(self, sample: Sample, answer: Answer, fmt: PromptFormat | str = "") -> Grade:
+        if answer.method == "unclosed-thinking":
+            return Grade(False, None, answer.method, check="bbeh-evaluate")
+        correct = fuzzy_match(answer.value or "", reference_bbeh(sample.gold))
+        return Grade(correct, answer.value, answer.method, check="bbeh-evaluate")

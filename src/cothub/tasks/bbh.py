@@ -36,9 +36,9 @@ from cothub.prompts import (
     fit,
 )
 from cothub.prompts.perturb import describe, perturb
-from cothub.scoring.choice import grade_bbh
+from cothub.scoring.choice import extract_bbh, score_bbh
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
-from cothub.types import Grade, Prompt, Sample
+from cothub.types import Answer, Grade, Prompt, Sample
 
 _DATA = "bbh/bbh"
 # Answer-only prompts differ from the CoT files with rationales removed for 3 tasks
@@ -273,8 +273,16 @@ class BBH(Task):
             return [f" ({chr(ord('A') + i)})" for i in range(len(sample.choices))]
         return [" " + o for o in dict.fromkeys(sample.choices)]
 
-    def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
+    def extract_answer(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Answer:
+        mode = self.prompt_format(fmt).reasoning
+        return extract_bbh(
+            self._subset(sample), text, sample.gold, mode=mode, choices=sample.choices
+        )
+
+    def score(self, sample: Sample, answer: Answer, fmt: PromptFormat | str = "") -> Grade:
+        return score_bbh(self._subset(sample), answer, sample.gold)
+
+    def _subset(self, sample: Sample) -> str:
         if sample.subset not in self.subsets:
             raise CothubError("grading bbh needs a sub-task name, e.g. bbh/navigate")
-        mode = self.prompt_format(fmt).reasoning
-        return grade_bbh(sample.subset, text, sample.gold, mode=mode, choices=sample.choices)
+        return sample.subset

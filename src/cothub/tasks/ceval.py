@@ -55,7 +55,7 @@ from cothub.prompts import (
 )
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
 from cothub.tasks.musr import hub_only
-from cothub.types import Grade, Prompt, Sample
+from cothub.types import Answer, Grade, Prompt, Sample
 
 LETTERS = "ABCD"
 
@@ -313,12 +313,16 @@ class _ChineseExam(Task):
             return None
         return list(LETTERS)  # the letter follows "答案：" directly, no space
 
-    def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
+    def extract_answer(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Answer:
         body = strip_thinking(text)
         if body is None:
-            return Grade(False, None, "unclosed-thinking", check="choice")
+            return Answer(None, None, "unclosed-thinking")
         answer, method = chinese_mc_answer(body, self.prompt_format(fmt).cot)
-        return Grade(answer == sample.gold, answer, method, check="choice")
+        return Answer(answer, None, method)
+
+    def score(self, sample: Sample, answer: Answer, fmt: PromptFormat | str = "") -> Grade:
+        correct = answer.value is not None and answer.value == sample.gold
+        return Grade(correct, answer.value, answer.method, check="choice")
 
 
 class CEval(_ChineseExam):

@@ -61,13 +61,14 @@ from cothub.extract.choice import (
     normalize_text,
     published_bbh_answer,
 )
+from cothub.extract.latex import extract_math_answer
 from cothub.extract.numeric import parse_number
 from cothub.prompts import ALL_FORMATS, Exemplar, PromptFormat, chat_turns, fit, parse_exemplars
-from cothub.scoring.choice import grade_mmlu
-from cothub.scoring.math_equiv import grade_math, math_equal
-from cothub.scoring.numeric import grade_numeric, numbers_equal
+from cothub.scoring.choice import extract_mmlu, score_against, score_mmlu
+from cothub.scoring.math_equiv import math_equal, score_math
+from cothub.scoring.numeric import extract_numeric, numbers_equal, score_numeric
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
-from cothub.types import Grade, Prompt, Sample
+from cothub.types import Answer, Grade, Prompt, Sample
 
 AnswerType = Literal["number", "choice", "math", "exact", "freeform"]
 ANSWER_TYPES: tuple[str, ...] = get_args(AnswerType)
@@ -539,31 +540,32 @@ class FileTask(Task):
             return None
         return [f" ({k})" for k in _LETTERS[: len(sample.choices)]] or None
 
-    def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
+    def extract_answer(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Answer:
         kind = self.answer_type
         if kind == "number":
-            return grade_numeric(text, sample.gold)
+            return extract_numeric(text)
         if kind == "math":
-            return grade_math(text, sample.gold)
+            return extract_math_answer(text)
         if kind == "choice":
-            return grade_mmlu(text, sample.gold, question=sample.question)
+            return extract_mmlu(text, question=sample.question)
         mode = "cot" if self.prompt_format(fmt).cot else "direct"
-        strict = published_bbh_answer(text, mode)
+        strict = Answer(published_bbh_answer(text, mode), None, "published-rule")
         if kind == "freeform":
             vocabulary = tuple(dict.fromkeys((*self.table.vocabulary, sample.gold)))
-            answer = extract_word(text, vocabulary)
-            gold, check = sample.gold, "word"
-        else:
-            answer, gold, check = extract_text(text), normalize_text(sample.gold), "exact-string"
-        correct = answer.value is not None and answer.value == gold
-        return Grade(
-            correct=correct,
-            answer=answer.value,
-            method=answer.method,
-            span=answer.span,
-            check=check,
-            disagreement=correct != (strict is not None and strict == sample.gold),
-        )
+            return replace(extract_word(text, vocabulary), alternative=strict)
+        return replace(extract_text(text), alternative=strict)
+
+    def score(self, sample: Sample, answer: Answer, fmt: PromptFormat | str = "") -> Grade:
+        kind = self.answer_type
+        if kind == "number":
+            return score_numeric(answer, sample.gold)
+        if kind == "math":
+            return score_math(answer, sample.gold)
+        if kind == "choice":
+            return score_mmlu(answer, sample.gold)
+        if kind == "freeform":
+            return score_against(answer, sample.gold, sample.gold, "word")
+        return score_against(answer, normalize_text(sample.gold), sample.gold, "exact-string")
 
 
 # ---- prompts ------------------------------------------------------------------------------------

@@ -39,9 +39,9 @@ from cothub.prompts import (
     parse_exemplars,
 )
 from cothub.prompts.perturb import perturbed
-from cothub.scoring.numeric import grade_numeric, numbers_equal
+from cothub.scoring.numeric import extract_numeric, numbers_equal, score_numeric
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task, most_complex
-from cothub.types import Grade, Prompt, Sample
+from cothub.types import Answer, Grade, Prompt, Sample
 
 _PROMPT_DIR = "cot-hub-prompts/gsm8k/lib_prompt"
 # Named exemplar sets: the classic 8-shot CoT set and the complexity-based set.
@@ -197,5 +197,8 @@ class GSM8K(Task):
     def equivalent(self, a: str, b: str) -> bool:
         return numbers_equal(a, b)
 
-    def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
-        return grade_numeric(text, sample.gold)
+    def extract_answer(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Answer:
+        return extract_numeric(text)
+
+    def score(self, sample: Sample, answer: Answer, fmt: PromptFormat | str = "") -> Grade:
+        return score_numeric(answer, sample.gold)

@@ -28,12 +28,13 @@ from typing import Any, ClassVar
 
 from cothub.data.source import DataSource, Rows, load_hub, read_jsonl, shown
 from cothub.errors import CothubError
+from cothub.extract.latex import extract_math_answer
 from cothub.prompts import ZEROSHOT_COT, PromptFormat, fit
-from cothub.scoring.math_equiv import grade_math, math_equal
+from cothub.scoring.math_equiv import math_equal, score_math
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
 from cothub.tasks.gsm8k import GSM8K
 from cothub.tasks.math500 import _CHATML, STOP, SYSTEM
-from cothub.types import Grade, Message, Prompt, Sample
+from cothub.types import Answer, Grade, Message, Prompt, Sample
 
 
 def hub_rows(
@@ -183,8 +184,11 @@ class AIME(Task):
     def equivalent(self, a: str, b: str) -> bool:
         return math_equal(a, b)[0]
 
-    def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
-        return grade_math(text, sample.gold)
+    def extract_answer(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Answer:
+        return extract_math_answer(text)
+
+    def score(self, sample: Sample, answer: Answer, fmt: PromptFormat | str = "") -> Grade:
+        return score_math(answer, sample.gold)
 
 
 def _zero_shot(task: str, options: PromptOptions) -> Any:
@@ -322,23 +326,29 @@ class GPQADiamond(Task):
 
         return Prompter(fitted, "none", "")
 
-    def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
-        """simple-evals' verdict (the published numbers' rule), checked against the answer a
-        careful reader finds (:func:`~cothub.extract.choice.extract_option`: "The answer is
-        (C).", a last "Answer: A" after a first "Answer: C"): where the two verdicts differ
-        the grade is a ``disagreement``, counted per run and sent to ``--judge``, never
-        silently."""
+    def extract_answer(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Answer:
+        """The letter after "Answer:" (simple-evals' rule, behind the published numbers), with
+        the answer a careful reader finds as its ``alternative``
+        (:func:`~cothub.extract.choice.extract_option`: "The answer is (C).", a last "Answer: A"
+        after a first "Answer: C")."""
         from cothub.extract.choice import extract_option
 
         options = dict(zip("ABCD", sample.choices, strict=False)) if sample.choices else None
         read = extract_option(text, "ABCD", options).value
-        committed = read[1:-1] if read else None
+        careful = Answer(read[1:-1] if read else None, None, "careful-reading")
         found = ANSWER.search(text)
         if found is None:
-            return Grade(False, None, "none", disagreement=committed == sample.gold)
-        letter = found.group(1).upper()
-        correct = letter == sample.gold
+            return Answer(None, None, "none", alternative=careful)
+        return Answer(found.group(1).upper(), found.span(1), "answer-colon", alternative=careful)
+
+    def score(self, sample: Sample, answer: Answer, fmt: PromptFormat | str = "") -> Grade:
+        """simple-evals' verdict; where the careful reading's verdict differs, the grade is a
+        ``disagreement``, counted per run and sent to ``--judge``, never silently."""
+        careful_right = answer.alternative is not None and answer.alternative.value == sample.gold
+        if answer.value is None:
+            return Grade(False, None, answer.method, disagreement=careful_right)
+        correct = answer.value == sample.gold
         return Grade(
-            correct, letter, "answer-colon", found.span(1), "letter",
-            disagreement=(committed == sample.gold) != correct,
+            correct, answer.value, answer.method, answer.span, "letter",
+            disagreement=careful_right != correct,
         )  # fmt: skip

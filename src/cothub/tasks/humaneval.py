@@ -44,9 +44,9 @@ from cothub.extract.code import entry_point_of
 from cothub.prompts import ZEROSHOT_DIRECT, PromptFormat, fit
 from cothub.sandbox import Limits, isolation_problem
 from cothub.sandbox.judge import limits_for
-from cothub.scoring.code import Problem, judge
+from cothub.scoring.code import Problem, extract_program, score_program
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
-from cothub.types import Grade, Message, Prompt, Sample
+from cothub.types import Answer, Grade, Message, Prompt, Sample
 
 _FILE = "humaneval/HumanEval.jsonl.gz"
 _FIELDS = ("task_id", "prompt", "entry_point", "test")
@@ -194,11 +194,19 @@ class HumanEval(Task):
 
         return Prompter(fitted, "none", sha256_text(INSTRUCTION) if options.style == "chat" else "")
 
-    def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
-        ep = dict(sample.tags).get("entry_point") or entry_point_of(sample.question)
-        if ep is None:
-            raise CothubError(
-                f"humaneval {sample.id or 'item'}: the prompt defines no function to test; give "
-                "the problem's prompt as the question"
-            )
-        return judge(Problem(sample.question, sample.gold, ep), text, self.limits())
+    def extract_answer(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Answer:
+        return extract_program(_problem_of(sample), text)
+
+    def score(self, sample: Sample, answer: Answer, fmt: PromptFormat | str = "") -> Grade:
+        return score_program(_problem_of(sample), answer, self.limits())
+
+
+def _problem_of(sample: Sample) -> Problem:
+    """The item as the sandbox runs it: prompt, tests and the function they call."""
+    ep = dict(sample.tags).get("entry_point") or entry_point_of(sample.question)
+    if ep is None:
+        raise CothubError(
+            f"humaneval {sample.id or 'item'}: the prompt defines no function to test; give "
+            "the problem's prompt as the question"
+        )
+    return Problem(sample.question, sample.gold, ep)

@@ -36,11 +36,12 @@ from collections.abc import Sequence
 
 from cothub.data.source import DataSource, Rows, load_hub, read_jsonl, shown
 from cothub.errors import CothubError
+from cothub.extract.latex import extract_math_answer
 from cothub.prompts import FEWSHOT_COT, ZEROSHOT_COT, PromptFormat, fit
-from cothub.scoring.math_equiv import grade_math, math_equal
+from cothub.scoring.math_equiv import math_equal, score_math
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
 from cothub.tasks.math_task import MATH, SUBJECTS
-from cothub.types import Grade, Message, Prompt, Sample
+from cothub.types import Answer, Grade, Message, Prompt, Sample
 
 _FILE = "math500/test.jsonl"
 _HUB_REPO = "HuggingFaceH4/MATH-500"
@@ -139,5 +140,8 @@ class MATH500(Task):
     def equivalent(self, a: str, b: str) -> bool:
         return math_equal(a, b)[0]
 
-    def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
-        return grade_math(text, sample.gold)
+    def extract_answer(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Answer:
+        return extract_math_answer(text)
+
+    def score(self, sample: Sample, answer: Answer, fmt: PromptFormat | str = "") -> Grade:
+        return score_math(answer, sample.gold)

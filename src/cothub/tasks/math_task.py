@@ -28,7 +28,7 @@ from pathlib import Path
 
 from cothub.data.source import DataSource, load_hub, seeded_choice, sha256_text
 from cothub.errors import CothubError
-from cothub.extract.latex import gold_from_solution
+from cothub.extract.latex import extract_math_answer, gold_from_solution
 from cothub.prompts import (
     FEWSHOT_COT,
     ZEROSHOT_COT,
@@ -40,9 +40,9 @@ from cothub.prompts import (
     parse_exemplars,
 )
 from cothub.prompts.perturb import perturbed
-from cothub.scoring.math_equiv import grade_math, math_equal
+from cothub.scoring.math_equiv import math_equal, score_math
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Selection, Task, most_complex
-from cothub.types import Grade, Prompt, Sample
+from cothub.types import Answer, Grade, Prompt, Sample
 
 SUBJECTS = (
     "algebra",
@@ -275,8 +275,11 @@ class MATH(Task):
     def equivalent(self, a: str, b: str) -> bool:
         return math_equal(a, b)[0]
 
-    def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
-        return grade_math(text, sample.gold)
+    def extract_answer(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Answer:
+        return extract_math_answer(text)
+
+    def score(self, sample: Sample, answer: Answer, fmt: PromptFormat | str = "") -> Grade:
+        return score_math(answer, sample.gold)
 
 
 def _shots(exemplars: Sequence[Exemplar], k: int, selection: Selection) -> list[Exemplar]:

@@ -55,9 +55,9 @@ from cothub.prompts import (
     fit,
 )
 from cothub.prompts.perturb import describe, perturb
-from cothub.scoring.choice import grade_mmlu
+from cothub.scoring.choice import extract_mmlu, score_mmlu
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
-from cothub.types import Grade, Prompt, Sample
+from cothub.types import Answer, Grade, Prompt, Sample
 
 # Subject -> category, as in Hendrycks' ``categories.py`` (hendrycks/test): each subject has a
 # subcategory (math, physics, health, law, ...) and the subcategories group into the paper's four
@@ -338,8 +338,11 @@ class MMLU(Task):
         probabilities Hendrycks et al. compare (``evaluate.py``) for models scored by likelihood."""
         return None if self.prompt_format(fmt).cot else [f" {k}" for k in LETTERS]
 
-    def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
-        return grade_mmlu(text, sample.gold, choices=sample.choices)
+    def extract_answer(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Answer:
+        return extract_mmlu(text, choices=sample.choices)
+
+    def score(self, sample: Sample, answer: Answer, fmt: PromptFormat | str = "") -> Grade:
+        return score_mmlu(answer, sample.gold)
 
 
 def _parse_cot_prompt(prompt: str, subject: str, origin: str, chat: bool) -> _Subject:

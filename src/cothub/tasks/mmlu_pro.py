@@ -71,7 +71,7 @@ from cothub.prompts import (
     fit,
 )
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
-from cothub.types import Grade, Message, Prompt, Sample
+from cothub.types import Answer, Grade, Message, Prompt, Sample
 
 CATEGORIES = (
     "biology", "business", "chemistry", "computer science", "economics", "engineering",
@@ -284,16 +284,19 @@ class MMLUPro(Task):
             return None
         return [f" {k}" for k in LETTERS[: len(sample.choices)]]
 
-    def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
+    def extract_answer(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Answer:
         letter, method, span = extract_letter(text, self.extract)
-        n = len(sample.choices)
+        return Answer(letter, span, method)
+
+    def score(self, sample: Sample, answer: Answer, fmt: PromptFormat | str = "") -> Grade:
+        letter, n = answer.value, len(sample.choices)
         if letter is not None:
             check = "letter" if letter in LETTERS[:n] else "letter-out-of-range"
-            return Grade(letter == sample.gold, letter, method, span, check)
+            return Grade(letter == sample.gold, letter, answer.method, answer.span, check)
         if self.guess == "seeded" and n:
             guessed = LETTERS[seeded_guess(n)]
             return Grade(guessed == sample.gold, None, "seeded-guess", None, f"guess={guessed}")
-        return Grade(False, None, method)
+        return Grade(False, None, answer.method)
 
 
 def _heads(data: DataSource, cot: bool) -> tuple[Callable[[str], str], str, str]:

@@ -38,7 +38,7 @@ from cothub.errors import CothubError
 from cothub.extract.reasoning import strip_thinking
 from cothub.prompts import ZEROSHOT_COT, PromptFormat
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
-from cothub.types import Grade, Message, Prompt, Sample
+from cothub.types import Answer, Grade, Message, Prompt, Sample
 
 HUB = "TAUR-Lab/MuSR"
 DOMAINS = ("murder_mysteries", "object_placements", "team_allocation")
@@ -146,14 +146,20 @@ class MuSR(Task):
 
         return Prompter(render, "none", sha256_text(SYSTEM + INSTRUCTION))
 
-    def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
+    def extract_answer(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Answer:
         body = strip_thinking(text)
         if body is None:
-            return Grade(False, None, "unclosed-thinking", check="choice")
+            return Answer(None, None, "unclosed-thinking")
         answer, method = musr_answer(body, sample.choices)
-        correct = answer == sample.gold
+        careful = answer if method != "no-answer-line" else stated_answer(body, sample.choices)
+        return Answer(answer, None, method, alternative=Answer(careful, None, "stated"))
+
+    def score(self, sample: Sample, answer: Answer, fmt: PromptFormat | str = "") -> Grade:
+        correct = answer.value == sample.gold
         # The benchmark's rule decides; a careful reading that would decide otherwise ("The
         # answer is Ana." with no ANSWER: line) is a disagreement: counted, judged, never silent.
-        careful = answer if method != "no-answer-line" else stated_answer(body, sample.choices)
-        differs = (careful == sample.gold) != correct
-        return Grade(correct, answer, method, check="choice", disagreement=differs)
+        careful_right = answer.alternative is not None and answer.alternative.value == sample.gold
+        return Grade(
+            correct, answer.value, answer.method, check="choice",
+            disagreement=careful_right != correct,
+        )  # fmt: skip

@@ -57,7 +57,7 @@ from cothub.errors import CothubError
 from cothub.extract.reasoning import strip_thinking
 from cothub.prompts import ZEROSHOT_COT, PromptFormat
 from cothub.tasks.base import Loaded, Prompter, PromptOptions, Task
-from cothub.types import Grade, Message, Prompt, Sample
+from cothub.types import Answer, Grade, Message, Prompt, Sample
 
 _FILE = "theoremqa/theoremqa_test.json"
 _HUB = "TIGER-Lab/TheoremQA"
@@ -403,20 +403,26 @@ class TheoremQA(Task):
 
         return Prompter(render, "none", sha256_text(SYSTEM))
 
-    def grade(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Grade:
-        gold, kind = typed_gold(sample.gold, dict(sample.tags).get("answer_type", ""))
+    def extract_answer(self, sample: Sample, text: str, fmt: PromptFormat | str = "") -> Answer:
+        """The answer as written (a JSON answer field, else the last line after the thinking);
+        it is read as the gold's answer type when scored."""
         answer_field = _answer_field(text)
         if answer_field is not None:
-            raw, method = answer_field, "answer-field"
-        else:
-            body = strip_thinking(text)
-            if body is None:
-                return Grade(False, None, "unclosed-thinking", check="theoremqa")
-            raw, method = last_line_answer(body), "last-line"
-        value = normalize(raw, kind)
+            return Answer(answer_field, None, "answer-field")
+        body = strip_thinking(text)
+        if body is None:
+            return Answer(None, None, "unclosed-thinking")
+        return Answer(last_line_answer(body), None, "last-line")
+
+    def score(self, sample: Sample, answer: Answer, fmt: PromptFormat | str = "") -> Grade:
+        gold, kind = typed_gold(sample.gold, dict(sample.tags).get("answer_type", ""))
+        if answer.value is None:
+            return Grade(False, None, answer.method, check="theoremqa")
+        value = normalize(answer.value, kind)
         if value is None:
             return Grade(False, None, "unparsed", check="theoremqa")
-        return Grade(compare(value, gold, kind), _shown(value), method, check=f"theoremqa-{kind}")
+        correct = compare(value, gold, kind)
+        return Grade(correct, _shown(value), answer.method, check=f"theoremqa-{kind}")
 
 
 def typed_gold(raw: str, kind: str = "") -> tuple[Any, str]:
