@@ -76,3 +76,28 @@ def test_identical_requests_are_sent_once_and_counted_by_the_first_item(
     counts = _stored(tmp_path)
     assert counts["a"] == counts["c"] == (per_request, 1)
     assert counts["b"] == counts["d"] == (0, 1)
+
+
+def test_collections_are_fewer_while_starting_and_in_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Start-up (the `cothub` entry point) raises the collector's thresholds; the loop sets its
+    own, freezes what start-up made, and puts everything back when it ends."""
+    import gc
+
+    import cothub._entry as entry
+    import cothub.cli
+    from cothub.run.execute import LOOP_THRESHOLDS, _fewer_collections
+
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+    monkeypatch.setattr(cothub.cli, "main", lambda: seen.append(gc.get_threshold()))
+    try:
+        entry.main()
+        assert seen == [entry.STARTUP_THRESHOLDS]
+        with _fewer_collections():
+            assert gc.get_threshold() == LOOP_THRESHOLDS
+            assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == entry.STARTUP_THRESHOLDS and gc.get_freeze_count() == 0
+    finally:
+        gc.set_threshold(*before)

@@ -1,5 +1,5 @@
 """``python -m cothub`` is the ``cothub`` command."""
 
-from cothub.cli import main
+from cothub._entry import main
 
 main()

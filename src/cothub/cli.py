@@ -405,13 +405,9 @@ def _evaluate_each(
 ) -> list[RunResult]:
     """Each model's run in turn, its table, usage line and extraction warnings printed as it
     ends; ``--json`` gets one run's shape, or ``{"runs": [...]}`` for several models."""
-    from rich.console import Console
-
     from cothub.api import evaluate as evaluate_here
     from cothub.api import write_json
-    from cothub.report.tables import summary_table, usage_line
 
-    console = Console()
     results = []
     if ray is not None:  # requests as Ray tasks; this process alone writes the store
         from cothub.scale.ray_backend import on_ray
@@ -432,6 +428,13 @@ def _evaluate_each(
             replica_urls=replica_urls,
         )
         results.append(result)
+        # rich is imported here, once a run has ended: nothing before the first request waits
+        # for it.
+        from rich.console import Console
+
+        from cothub.report.tables import summary_table, usage_line
+
+        console = Console()
         out = result.as_json()
         console.print(summary_table(f"run {result.run_id} · {result.model}", out["tasks"]))  # type: ignore[arg-type]
         console.print(usage_line(result.usage.as_json(), result.wall_s))

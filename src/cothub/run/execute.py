@@ -88,21 +88,29 @@ class _Feed:
         await self._more.wait()
 
 
+LOOP_THRESHOLDS = (7_000, 10, 10)
+"""The cyclic collector's thresholds while the loop runs: Python's defaults with a young
+generation 10 times larger."""
+
+
 @contextlib.contextmanager
-def _fewer_collections(factor: int = 10) -> Iterator[None]:
-    """The cyclic collector's young-generation threshold raised ``factor`` times while the loop
-    runs (restored after). Each request in flight holds a few dozen containers (coroutines of the
-    layers, futures, queued writes) that outlive the default 700 allocations, so with hundreds in
-    flight the collector ran every few requests and promoted them, and full collections (each a
-    walk over every loaded sample and record) came 3-4 times as often: seconds of CPU in a
-    0 ms run. The loop makes no cyclic garbage of note, so memory is unchanged."""
-    first, *rest = gc.get_threshold()
-    gc.set_threshold(first * factor, *rest)
+def _fewer_collections() -> Iterator[None]:
+    """:data:`LOOP_THRESHOLDS` while the loop runs (what was set before is restored after, and
+    whatever start-up set is undone meanwhile). Each request in flight holds a few dozen
+    containers (coroutines of the layers, futures, queued writes) that outlive the default 700
+    allocations, so with hundreds in flight the collector ran every few requests and promoted
+    them, and full collections (each a walk over every loaded sample and record) came 3-4 times
+    as often: seconds of CPU in a 0 ms run. The loop makes no cyclic garbage of note, so memory
+    is unchanged."""
+    before = gc.get_threshold()
+    gc.set_threshold(*LOOP_THRESHOLDS)
+    gc.freeze()  # what start-up made (modules, the SDK's classes, samples) is not walked again
     try:
         yield
     finally:
-        if gc.get_threshold()[0] == first * factor:  # nobody else changed it meanwhile
-            gc.set_threshold(first, *rest)
+        gc.unfreeze()
+        if gc.get_threshold() == LOOP_THRESHOLDS:  # nobody else changed it meanwhile
+            gc.set_threshold(*before)
 
 
 def execution_strategy(config: RunConfig) -> Strategy:
