@@ -236,20 +236,35 @@ def _fig(svg: str, caption: str) -> str:
 
 
 def plots_section(views: Sequence[RunView], published: Sequence[PublishedRow]) -> str:
+    """Every plot of the report, each group under its own heading."""
     benches = benchmarks(views)
+    out = ['<section id="plots"><h2>Plots</h2>']
+    out += _accuracy_plot(views, published, benches)
+    out += _subtask_heatmaps(views, benches)
+    out += _level_heatmaps(views)
+    out += _vote_curves(views)
+    out += _pareto_plots(views, benches)
+    out += _length_histograms(views)
+    out.append("</section>")
+    return "".join(out)
+
+
+def _accuracy_plot(
+    views: Sequence[RunView], published: Sequence[PublishedRow], benches: Sequence[str]
+) -> list[str]:
     series = [(v.label, {b: (c.accuracy, c.ci95) for b, c in v.cells.items()}) for v in views]
     pub = [(p.model, {b: s for b, s in p.scores.items() if b in benches}) for p in published]
     pub = [p for p in pub if p[1]]
-    out = ['<section id="plots"><h2>Plots</h2>']
-    out.append('<h3>Accuracy per benchmark (95% CI)</h3><div class="plots">')
-    out.append(
-        _fig(
-            plots.ci_dots(benches, series, pub),
-            "dots: runs in this store; hollow diamonds: published Chain-of-Thought Hub numbers",
-        )
+    figure = _fig(
+        plots.ci_dots(benches, series, pub),
+        "dots: runs in this store; hollow diamonds: published Chain-of-Thought Hub numbers",
     )
-    out.append("</div>")
-    # per-subtask heatmaps: rows = subtasks, columns = configurations
+    return ['<h3>Accuracy per benchmark (95% CI)</h3><div class="plots">', figure, "</div>"]
+
+
+def _subtask_heatmaps(views: Sequence[RunView], benches: Sequence[str]) -> list[str]:
+    """Per benchmark with sub-tasks: rows = sub-tasks, columns = configurations."""
+    out = []
     for b in benches:
         subs = sorted({s for v in views for s in v.subtasks.get(b, {})})
         if len(subs) < 2:
@@ -262,6 +277,12 @@ def plots_section(views: Sequence[RunView], published: Sequence[PublishedRow]) -
         }
         out.append(f"<h3>{e(b.upper() if b in HUB_COLUMNS else b)} per subtask</h3>")
         out.append(plots.heatmap(f"{b} accuracy per subtask", subs, cols, vals, f"heatmap-{b}"))
+    return out
+
+
+def _level_heatmaps(views: Sequence[RunView]) -> list[str]:
+    """MATH: subject x level, per run."""
+    out = []
     for i, v in enumerate(views):
         if not v.levels:
             continue
@@ -275,73 +296,56 @@ def plots_section(views: Sequence[RunView], published: Sequence[PublishedRow]) -
                 f"subject x level, {v.label}", subjects, cols, vals, f"levels-{v.run.run_id}"
             )
         )
+    return out
+
+
+def _vote_curves(views: Sequence[RunView]) -> list[str]:
+    """Self-consistency runs: maj@k and pass@k against k, per benchmark."""
     curves = [(v, b, c) for v in views for b, c in v.curves.items()]
-    if curves:
-        out.append('<h3>Self-consistency: maj@k and pass@k</h3><div class="plots">')
-        for b in sorted({b for _, b, _ in curves}):
-            ser = []
-            for v, bb, c in curves:
-                if bb == b:
-                    ser.append((f"{v.label} maj@k", c.get("maj@k", []), False))
-                    ser.append((f"{v.label} pass@k", c.get("pass@k", []), True))
-            out.append(
-                _fig(
-                    plots.lines(
-                        f"{b}: maj@k (solid), pass@k (dashed)",
-                        ser,
-                        "k",
-                        "accuracy %",
-                        True,
-                        f"curves-{b}",
-                    ),
-                    "",
-                )
-            )
-        out.append("</div>")
-    out.append('<h3>Accuracy against cost, with the Pareto frontier</h3><div class="plots">')
-    for b in benches:
-        tok = [
-            (v.label, cell.tokens_per_item or 0.0, cell.accuracy)
-            for v in views
-            if (cell := v.cells.get(b)) is not None
-        ]
-        usd_pts = [
-            (v.label, cell.cost_per_item or 0.0, cell.accuracy)
-            for v in views
-            if (cell := v.cells.get(b)) is not None
-        ]
-        out.append(
-            _fig(
-                plots.pareto(
-                    f"{b}: accuracy vs tokens per item",
-                    tok,
-                    "tokens per item",
-                    f"pareto-tokens-{b}",
-                ),
-                "",
-            )
-        )
-        out.append(
-            _fig(
-                plots.pareto(
-                    f"{b}: accuracy vs $ per item", usd_pts, "$ per item", f"pareto-usd-{b}"
-                ),
-                "",
-            )
-        )
+    if not curves:
+        return []
+    out = ['<h3>Self-consistency: maj@k and pass@k</h3><div class="plots">']
+    for b in sorted({b for _, b, _ in curves}):
+        ser = []
+        for v, bb, c in curves:
+            if bb == b:
+                ser.append((f"{v.label} maj@k", c.get("maj@k", []), False))
+                ser.append((f"{v.label} pass@k", c.get("pass@k", []), True))
+        title = f"{b}: maj@k (solid), pass@k (dashed)"
+        out.append(_fig(plots.lines(title, ser, "k", "accuracy %", True, f"curves-{b}"), ""))
     out.append("</div>")
-    out.append('<h3>Completion length by outcome</h3><div class="plots">')
+    return out
+
+
+def _pareto_plots(views: Sequence[RunView], benches: Sequence[str]) -> list[str]:
+    """Accuracy against tokens and dollars per item, with the Pareto frontier."""
+    out = ['<h3>Accuracy against cost, with the Pareto frontier</h3><div class="plots">']
+    for b in benches:
+        cells = [(v.label, cell) for v in views if (cell := v.cells.get(b)) is not None]
+        tok = [(label, c.tokens_per_item or 0.0, c.accuracy) for label, c in cells]
+        usd = [(label, c.cost_per_item or 0.0, c.accuracy) for label, c in cells]
+        title = f"{b}: accuracy vs tokens per item"
+        out.append(_fig(plots.pareto(title, tok, "tokens per item", f"pareto-tokens-{b}"), ""))
+        title = f"{b}: accuracy vs $ per item"
+        out.append(_fig(plots.pareto(title, usd, "$ per item", f"pareto-usd-{b}"), ""))
+    out.append("</div>")
+    return out
+
+
+def _length_histograms(views: Sequence[RunView]) -> list[str]:
+    """Completion length by outcome, per run and benchmark."""
+    out = ['<h3>Completion length by outcome</h3><div class="plots">']
     for v in views:
-        for b, vals_ in v.lengths.items():
-            trunc = sum(1 for _, k in vals_ if k == "truncated")
+        for b, vals in v.lengths.items():
+            trunc = sum(1 for _, k in vals if k == "truncated")
             out.append(
                 _fig(
-                    plots.histogram(f"{b} — {v.label}", vals_, name=f"lengths-{v.run.run_id}-{b}"),
-                    f"{trunc} of {len(vals_)} truncated",
+                    plots.histogram(f"{b} — {v.label}", vals, name=f"lengths-{v.run.run_id}-{b}"),
+                    f"{trunc} of {len(vals)} truncated",
                 )
             )
-    out.append("</div></section>")
-    return "".join(out)
+    out.append("</div>")
+    return out
 
 
 # ---- studies (``cothub report --study RESULT.json``) ----------------------------------------

@@ -23,13 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cothub.cost import ItemUsage, PriceTable, accounting
+from cothub.cost import ItemUsage, Price, PriceTable, accounting
 from cothub.errors import CothubError, harmless, redact, secrets
 from cothub.modelinfo import ModelInfo, published_info
 from cothub.store import RunRow, Store
 from cothub.types import SampleRecord
 
 if TYPE_CHECKING:
+    from _hashlib import HASH
+
     from cothub.judge import JudgeSummary
     from cothub.store.sqlite import Judgement
 
@@ -246,33 +248,36 @@ def _vote_curve(stats: list[dict[str, object]]) -> dict[str, list[tuple[int, flo
     }
 
 
-def run_view(store: Store, run: RunRow, prices: PriceTable) -> RunView:
-    """One pass over the run's stored samples."""
-    price = prices.lookup(run.model)
-    by_task: dict[str, list[ItemUsage]] = {}
-    counts: dict[str, list[int]] = {}  # correct, unparsed, truncated, correct_completed, n
-    sub: dict[tuple[str, str], list[int]] = {}
-    levels: dict[tuple[str, str], list[int]] = {}
-    lengths: dict[str, list[tuple[int, str]]] = {}
-    votes: dict[str, list[dict[str, object]]] = {}
-    methods: dict[str, dict[str, int]] = {}
-    dis: list[Disagreement] = []
-    n_dis: dict[str, int] = {}
-    digest = hashlib.sha256()
-    n = 0
-    judgements = store.judgements(run.run_id)
-    judged: dict[tuple[str, str], list[Judgement]] = {}
-    for j in judgements:
-        judged.setdefault((j.task, j.item_id), []).append(j)
-    verdict_rows: list[tuple[str, str, bool, bool]] = []  # only kept when a judge gave any
-    judged_unparsed: list[Disagreement] = []
-    n_judged_unparsed = 0
-    for rec in store.records(run.run_id):
-        n += 1
+@dataclass
+class _Tally:
+    """What one pass over a run's stored samples counts, per task (see :func:`run_view`)."""
+
+    judged: dict[tuple[str, str], list[Judgement]]
+    """(task, item id) -> the judges' verdicts on it."""
+    usage: dict[str, list[ItemUsage]] = field(default_factory=dict)
+    counts: dict[str, list[int]] = field(default_factory=dict)
+    """Task -> [correct, unparsed, truncated, correct and completed, n]."""
+    subsets: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    levels: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    lengths: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    votes: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+    methods: dict[str, dict[str, int]] = field(default_factory=dict)
+    disagreements: list[Disagreement] = field(default_factory=list)
+    n_disagreements: dict[str, int] = field(default_factory=dict)
+    verdict_rows: list[tuple[str, str, bool, bool]] = field(default_factory=list)
+    """Only kept when a judge gave any."""
+    judged_unparsed: list[Disagreement] = field(default_factory=list)
+    n_judged_unparsed: int = 0
+    n: int = 0
+    digest: HASH = field(default_factory=hashlib.sha256)
+    """Of every prompt, in stored order (the report's provenance)."""
+
+    def add(self, rec: SampleRecord) -> None:
+        self.n += 1
+        self.digest.update(json.dumps(rec.prompt.as_json(), sort_keys=True).encode())
         task, g, c = rec.task, rec.grade, rec.completion
-        digest.update(json.dumps(rec.prompt.as_json(), sort_keys=True).encode())
-        by_task.setdefault(task, []).append(ItemUsage.of(rec))
-        k = counts.setdefault(task, [0, 0, 0, 0, 0])
+        self.usage.setdefault(task, []).append(ItemUsage.of(rec))
+        k = self.counts.setdefault(task, [0, 0, 0, 0, 0])
         trunc = c.finish_reason == "length"
         k[0] += g.correct
         k[1] += g.answer is None
@@ -280,82 +285,112 @@ def run_view(store: Store, run: RunRow, prices: PriceTable) -> RunView:
         k[3] += g.correct and not trunc
         k[4] += 1
         if rec.sample.subset:
-            s = sub.setdefault((task, rec.sample.subset), [0, 0])
-            s[0] += g.correct
-            s[1] += 1
+            _count(self.subsets, (task, rec.sample.subset), g.correct)
             level = dict(rec.sample.tags).get("level")
             if level is not None:
-                lv = levels.setdefault((rec.sample.subset, str(level)), [0, 0])
-                lv[0] += g.correct
-                lv[1] += 1
-        lengths.setdefault(task, []).append((c.completion_tokens, outcome(rec)))
-        m = methods.setdefault(task, {})
+                _count(self.levels, (rec.sample.subset, str(level)), g.correct)
+        self.lengths.setdefault(task, []).append((c.completion_tokens, outcome(rec)))
+        m = self.methods.setdefault(task, {})
         m[g.method] = m.get(g.method, 0) + 1
         if rec.stats is not None:
-            votes.setdefault(task, []).append(rec.stats.as_json())
-        mine = judged.get((task, rec.sample.id), ())
-        if judged:
-            verdict_rows.append((task, rec.sample.id, g.correct, g.answer is not None))
+            self.votes.setdefault(task, []).append(rec.stats.as_json())
+        self._disagreement(rec)
+
+    def _disagreement(self, rec: SampleRecord) -> None:
+        """A disagreement is listed (up to :data:`MAX_DISAGREEMENTS`, counted always); so is an
+        unparsed item a judge gave a verdict on, with that verdict."""
+        task, g, smp = rec.task, rec.grade, rec.sample
+        mine = self.judged.get((task, smp.id), ())
+        if self.judged:
+            self.verdict_rows.append((task, smp.id, g.correct, g.answer is not None))
         listed = None
         if g.disagreement or (mine and g.answer is None):
             says = tuple((j.judge, j.verdict) for j in mine)
-            smp = rec.sample
             listed = Disagreement(
                 task, smp.id, g.answer, smp.gold, g.method, g.check, g.correct, says
             )
         if g.disagreement:
-            n_dis[task] = n_dis.get(task, 0) + 1
-            if listed is not None and len(dis) < MAX_DISAGREEMENTS:
-                dis.append(listed)
+            self.n_disagreements[task] = self.n_disagreements.get(task, 0) + 1
+            if listed is not None and len(self.disagreements) < MAX_DISAGREEMENTS:
+                self.disagreements.append(listed)
         elif listed is not None:  # judged, no answer: the panel lists it with the judge's verdict
-            n_judged_unparsed += 1
-            if len(judged_unparsed) < MAX_DISAGREEMENTS:
-                judged_unparsed.append(listed)
-    cells: dict[str, Cell] = {}
-    total_cost: float | None = 0.0 if price is not None else None
-    for task, items in by_task.items():
-        acct = accounting(items, price)
-        correct, unparsed, truncated, done_ok, count = counts[task]
-        head = (run.summary or {}).get(task)
+            self.n_judged_unparsed += 1
+            if len(self.judged_unparsed) < MAX_DISAGREEMENTS:
+                self.judged_unparsed.append(listed)
+
+    def cells(self, run: RunRow, price: Price | None) -> tuple[dict[str, Cell], float | None]:
+        """Per task: the headline cell (the stored summary's accuracy and CI where there is
+        one); and the run's total cost (None: unpriced)."""
         from cothub.scoring.stats import wilson
 
-        acc, ci = (head.accuracy, head.ci95) if head else (correct / count, wilson(correct, count))
-        tokens = acct.tokens_per_item.sent_and_received
-        cells[task] = Cell(
-            acc, ci, count, correct, unparsed, truncated, tokens, acct.cost_per_item, done_ok
-        )
-        if total_cost is not None and acct.cost_usd is not None:
-            total_cost += acct.cost_usd
-    subtasks: dict[str, dict[str, tuple[float, int]]] = {}
-    for (task, subset), (ok, cnt) in sorted(sub.items()):
-        subtasks.setdefault(task, {})[subset] = (ok / cnt, cnt)
-    curves = {t: cv for t, v in votes.items() if (cv := _vote_curve(v))}
+        cells: dict[str, Cell] = {}
+        total_cost: float | None = 0.0 if price is not None else None
+        for task, items in self.usage.items():
+            acct = accounting(items, price)
+            correct, unparsed, truncated, done_ok, count = self.counts[task]
+            head = (run.summary or {}).get(task)
+            acc, ci = (
+                (head.accuracy, head.ci95) if head else (correct / count, wilson(correct, count))
+            )
+            tokens = acct.tokens_per_item.sent_and_received
+            cells[task] = Cell(
+                acc, ci, count, correct, unparsed, truncated, tokens, acct.cost_per_item, done_ok
+            )
+            if total_cost is not None and acct.cost_usd is not None:
+                total_cost += acct.cost_usd
+        return cells, total_cost
+
+    def subtasks(self) -> dict[str, dict[str, tuple[float, int]]]:
+        out: dict[str, dict[str, tuple[float, int]]] = {}
+        for (task, subset), (ok, cnt) in sorted(self.subsets.items()):
+            out.setdefault(task, {})[subset] = (ok / cnt, cnt)
+        return out
+
+
+def _count(table: dict[tuple[str, str], list[int]], key: tuple[str, str], correct: bool) -> None:
+    """One more item (and one more right, when ``correct``) under ``key``: [right, n]."""
+    row = table.setdefault(key, [0, 0])
+    row[0] += correct
+    row[1] += 1
+
+
+def run_view(store: Store, run: RunRow, prices: PriceTable) -> RunView:
+    """One pass over the run's stored samples."""
+    price = prices.lookup(run.model)
+    judgements = store.judgements(run.run_id)
+    judged: dict[tuple[str, str], list[Judgement]] = {}
+    for j in judgements:
+        judged.setdefault((j.task, j.item_id), []).append(j)
+    tally = _Tally(judged)
+    for rec in store.records(run.run_id):
+        tally.add(rec)
+    cells, total_cost = tally.cells(run, price)
     lines: list[JudgeLine] = []
     if judgements:
         from cothub.judge import summaries_of  # only for judged runs: it loads the backends
 
         lines = [
             JudgeLine(safe(judge), safe(version), summary)
-            for (judge, version), summary in summaries_of(verdict_rows, judgements).items()
+            for (judge, version), summary in summaries_of(tally.verdict_rows, judgements).items()
         ]
     return RunView(
         run=run,
         label=safe(_label(run)),
-        provenance=_provenance(run, digest.hexdigest(), total_cost),
+        provenance=_provenance(run, tally.digest.hexdigest(), total_cost),
         cells=cells,
-        subtasks=subtasks,
-        levels={k: (ok / cnt, cnt) for k, (ok, cnt) in levels.items()},
-        lengths=lengths,
-        curves=curves,
-        methods=methods,
-        disagreements=dis,
-        n_disagreements=n_dis,
+        subtasks=tally.subtasks(),
+        levels={k: (ok / cnt, cnt) for k, (ok, cnt) in tally.levels.items()},
+        lengths=tally.lengths,
+        curves={t: cv for t, v in tally.votes.items() if (cv := _vote_curve(v))},
+        methods=tally.methods,
+        disagreements=tally.disagreements,
+        n_disagreements=tally.n_disagreements,
         cost_usd=total_cost,
-        n_samples=n,
+        n_samples=tally.n,
         info=store.model_info().get(run.model, ModelInfo()),
         judges=lines,
-        judged_unparsed=judged_unparsed,
-        n_judged_unparsed=n_judged_unparsed,
+        judged_unparsed=tally.judged_unparsed,
+        n_judged_unparsed=tally.n_judged_unparsed,
     )
 
 
