@@ -104,11 +104,16 @@ def _fewer_collections() -> Iterator[None]:
     is unchanged."""
     before = gc.get_threshold()
     gc.set_threshold(*LOOP_THRESHOLDS)
-    gc.freeze()  # what start-up made (modules, the SDK's classes, samples) is not walked again
+    # What start-up made (modules, the SDK's classes, samples) is not walked again; a process
+    # that freezes objects itself (a pre-fork server) is left to manage its own.
+    ours = gc.get_freeze_count() == 0
+    if ours:
+        gc.freeze()
     try:
         yield
     finally:
-        gc.unfreeze()
+        if ours:
+            gc.unfreeze()
         if gc.get_threshold() == LOOP_THRESHOLDS:  # nobody else changed it meanwhile
             gc.set_threshold(*before)
 
@@ -170,7 +175,8 @@ class Runner:
     async def run(
         self, plans: Sequence[TaskPlan], manifest: RunManifest | None = None
     ) -> RunResult:
-        """Run every item of ``plans`` (those not stored yet) and summarise the run.
+        """Run every item of ``plans`` (what the store already holds is served from it, not
+        sent again) and summarise the run.
 
         ``manifest``: what the run records of itself, when its maker knows more than the plans
         say (an import's source files); None: the manifest of ``plans`` and the config.
