@@ -542,3 +542,30 @@ def test_a_lease_blocks_other_owners_until_its_owner_is_gone_or_it_expires(
         b.close()
         with contextlib.suppress(Exception):
             a.close()
+
+
+@pytest.mark.parametrize("timeout_s", [5.0, 0.5])
+def test_a_lock_held_while_the_store_opens_is_waited_out(tmp_path: Path, timeout_s: float) -> None:
+    """Another process creating or migrating the store holds its lock for a moment (longer on a
+    loaded machine): opening waits for it up to the lock timeout, as writes do, then says so
+    in one line. Before, an open gave up after 1 s whatever the timeout."""
+    import threading
+
+    path = tmp_path / "s.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("PRAGMA journal_mode=DELETE")  # as a store is before its first open
+    other.execute("CREATE TABLE t(x)")
+    other.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(1.5, lambda: other.execute("COMMIT"))
+    release.start()
+    started = time.monotonic()
+    try:
+        if timeout_s > 1.5:
+            Store(path, lock_timeout_s=timeout_s).close()
+            assert 1.4 < time.monotonic() - started < timeout_s
+        else:
+            with pytest.raises(CothubError, match="is locked for more than 0 s by"):
+                Store(path, lock_timeout_s=timeout_s)
+    finally:
+        release.join()
+        other.close()

@@ -35,7 +35,7 @@ from urllib.parse import quote
 from cothub.cost import ItemUsage
 from cothub.errors import CothubError
 from cothub.modelinfo import ModelInfo
-from cothub.store.writer import Op, Writer, translate
+from cothub.store.writer import Op, Writer, is_busy, translate
 from cothub.types import (
     Completion,
     Grade,
@@ -392,11 +392,25 @@ def _check_path(path: Path) -> None:
             break
 
 
-def _connect_rw(path: Path, busy_ms: int) -> sqlite3.Connection:
+def _connect_rw(path: Path, busy_ms: int, wait_s: float = 0.0) -> sqlite3.Connection:
+    """A writing connection in WAL mode. Switching to (or confirming) WAL needs the database's
+    lock, which another process creating or migrating the same store holds for a moment (longer
+    on a loaded machine): a lock still held after ``busy_ms`` is waited out, up to ``wait_s``
+    in all, as the writer waits out a write lock."""
     db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     try:
         db.execute(f"PRAGMA busy_timeout={busy_ms}")
-        db.execute("PRAGMA journal_mode=WAL")
+        started, delay = time.monotonic(), 0.02
+        while True:
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as e:
+                left = wait_s - (time.monotonic() - started)
+                if not is_busy(e) or left <= 0:
+                    raise
+                time.sleep(min(delay, left))
+                delay = min(delay * 2, 0.5)
         # NORMAL in WAL mode survives a killed process (the OS holds the WAL); only a power
         # loss can drop the last commits, and those are re-requested on resume.
         db.execute("PRAGMA synchronous=NORMAL")
@@ -466,11 +480,13 @@ class Store:
             ) from None
         timeout = _lock_timeout() if lock_timeout_s is None else lock_timeout_s
         busy_ms = int(min(1.0, max(timeout / 4, 0.01)) * 1000)
-        self._writer = Writer(path, lambda: _connect_rw(path, busy_ms), timeout, self._beat)
+        self._writer = Writer(
+            path, lambda: _connect_rw(path, busy_ms, timeout), timeout, self._beat
+        )
         try:
             self._writer.call(self._init_schema)
             # Rare writes on this connection (``_transaction``) wait as long as the writer does.
-            self._db = _connect_rw(path, int(timeout * 1000))
+            self._db = _connect_rw(path, int(timeout * 1000), timeout)
         except sqlite3.Error as e:
             self._writer.close()
             raise translate(e, path) from None

@@ -201,8 +201,8 @@ class Writer:
         db: sqlite3.Connection | None = None
         try:
             db = self._connect()
-        except sqlite3.Error as e:
-            self._broken = translate(e, self.path)
+        except sqlite3.Error as e:  # a lock still held after the connection waited it out
+            self._broken = translate(e, self.path, self._lock_timeout_s if is_busy(e) else None)
         next_beat = time.monotonic() + self._heartbeat_s
         stop = False
         while not stop:
