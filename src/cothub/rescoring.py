@@ -37,6 +37,7 @@ from cothub.scoring.metrics import summarize
 from cothub.store import RunRow, Store, open_store
 from cothub.strategies import STRATEGIES, parse_strategy
 from cothub.strategies.base import SolveContext, Strategy
+from cothub.strategies.replay import answer_field_text, as_answer_field
 from cothub.tasks import Task, resolve_task, with_params
 from cothub.types import (
     Completion,
@@ -286,13 +287,9 @@ def _strategy(man: RunManifest) -> Strategy | None:
 def _answer_field(task: Task, r: SampleRecord, fmt: str) -> Grade:
     """An import graded from its ``--answer-field``: the stored answer re-graded as the importer
     grades it (a structured answer), since the completion text does not hold it."""
-    import json
-
     if r.grade.answer is None:
         return r.grade
-    graded = task.grade(r.sample, json.dumps({"answer": r.grade.answer}), fmt)
-    method = "answer-field" if graded.answer is not None else "answer-field-unparsed"
-    return replace(graded, method=method, span=None)
+    return as_answer_field(task.grade(r.sample, answer_field_text(r.grade.answer), fmt))
 
 
 def _kept(head: TaskSummary, stored: TaskSummary) -> TaskSummary:

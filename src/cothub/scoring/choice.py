@@ -60,18 +60,6 @@ _LETTER_GOLD = re.compile(r"\([A-Z]\)")
 _MODES = ("cot", "direct")
 
 
-def _grade(answer: Answer, canonical_gold: str, strict_correct: bool, check: str) -> Grade:
-    correct = answer.value is not None and answer.value == canonical_gold
-    return Grade(
-        correct=correct,
-        answer=answer.value,
-        method=answer.method,
-        span=answer.span,
-        check=check,
-        disagreement=correct != strict_correct,
-    )
-
-
 def extract_bbh(
     task: str,
     completion: str,
@@ -184,4 +172,12 @@ def score_against(answer: Answer, canonical_gold: str, gold: str, check: str) ->
     is judged otherwise against the dataset's ``gold`` as written."""
     strict = answer.alternative
     strict_right = strict is not None and strict.value is not None and strict.value == gold
-    return _grade(answer, canonical_gold, strict_right, check)
+    correct = answer.value is not None and answer.value == canonical_gold
+    return Grade(
+        correct=correct,
+        answer=answer.value,
+        method=answer.method,
+        span=answer.span,
+        check=check,
+        disagreement=correct != strict_right,
+    )

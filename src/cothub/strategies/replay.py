@@ -73,6 +73,17 @@ async def _grade(ctx: SolveContext, r: Recorded) -> Grade:
         return await ctx.grade(r.completion.text)
     if r.answer is None:
         return Grade(False, None, "answer-field-empty")
-    graded = await ctx.grade(json.dumps({"answer": r.answer}))
+    return as_answer_field(await ctx.grade(answer_field_text(r.answer)))
+
+
+def answer_field_text(answer: str) -> str:
+    """An ``--answer-field`` answer as the structured reply every task's extractor reads first."""
+    return json.dumps({"answer": answer})
+
+
+def as_answer_field(graded: Grade) -> Grade:
+    """The grade of :func:`answer_field_text` as an answer-field grade: no span in the
+    completion, method ``answer-field`` (or ``answer-field-unparsed`` when no answer was read).
+    Also how ``cothub rescore`` re-grades such an import."""
     method = "answer-field" if graded.answer is not None else "answer-field-unparsed"
     return replace(graded, method=method, span=None)
